@@ -1,0 +1,142 @@
+# FlexSC-RS: exception-less system calls for Linux 6.12, built and booted in QEMU.
+#
+#   make bench    build everything, boot the kernel in QEMU, run the benchmark
+#   make test     every test: host-side crates, the patch series, and the
+#                 suite inside the booted FlexSC kernel
+#
+# Other targets: deps, tree, config, kernel, initramfs, vm-test, shell, deb,
+# patches (export linux/ commits back to patches/), check-patches, clean,
+# distclean. `make help` lists them.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+TOP := $(CURDIR)
+
+# ---------------------------------------------------------------------------
+# Pinned inputs: the series is written against exactly this kernel source.
+LINUX_SOURCE_VERSION := 6.12.117-1~deb12u1
+RUSTC_WEB_VERSION := 1.96.0+dfsg1-1~deb12u2
+BINDGEN_VERSION := 0.73.2
+
+APT_PACKAGES := \
+	linux-source-6.12=$(LINUX_SOURCE_VERSION) \
+	rustc-web=$(RUSTC_WEB_VERSION) rust-web-src=$(RUSTC_WEB_VERSION) \
+	clang lld llvm libclang-dev build-essential flex bison bc kmod \
+	libelf-dev libssl-dev cpio xz-utils dwarves rsync git python3 \
+	qemu-system-x86 busybox-static \
+	debhelper-compat fakeroot
+
+# ---------------------------------------------------------------------------
+BUILD := $(TOP)/build
+KBUILD := $(BUILD)/kernel
+TOOLS := $(BUILD)/tools
+BINDGEN := $(TOOLS)/bin/bindgen
+BZIMAGE := $(KBUILD)/arch/x86/boot/bzImage
+INITRAMFS := $(BUILD)/initramfs.cpio
+JOBS ?= $(shell nproc)
+
+# Every kernel make gets the same toolchain: LLVM for C, Debian's rustc (it
+# ships the matching rust-src), bindgen from crates.io.
+KMAKE := $(MAKE) -C $(TOP)/linux O=$(KBUILD) LLVM=1 \
+	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CARGO ?= cargo
+# Static userspace binaries for the initramfs.
+TARGET := x86_64-unknown-linux-gnu
+STATIC_RUSTFLAGS := -C target-feature=+crt-static
+GUEST_BIN := $(TOP)/target/$(TARGET)/release
+
+.PHONY: help deps tree config kernel userspace initramfs vm-test test host-test \
+	check-patches patches shell bench deb clean distclean
+
+help:
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+
+# ---------------------------------------------------------------------------
+# Installs. Idempotent: apt runs only when a package is missing or at another
+# version, cargo only when bindgen is not there.
+DEPS_STAMP := $(BUILD)/.deps-$(shell echo '$(APT_PACKAGES) $(BINDGEN_VERSION)' | sha1sum | cut -c1-12)
+
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP):
+	@mkdir -p $(BUILD)
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		name=$${p%%=*}; want=$${p#*=}; \
+		have=$$(dpkg-query -W -f='$${Status} $${Version}' $$name 2>/dev/null); \
+		case "$$have" in "install ok installed"*) ;; *) echo $$p; continue;; esac; \
+		[ "$$name" = "$$p" ] || [ "$${have##* }" = "$$want" ] || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo ">> apt-get install $$missing"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends \
+			--allow-downgrades $$missing; \
+	fi
+	@if ! $(BINDGEN) --version 2>/dev/null | grep -qx 'bindgen $(BINDGEN_VERSION)'; then \
+		echo ">> cargo install bindgen-cli $(BINDGEN_VERSION) (a few minutes, once)"; \
+		$(CARGO) install --locked bindgen-cli --version $(BINDGEN_VERSION) --root $(TOOLS); \
+	fi
+	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+	@touch $@
+
+# ---------------------------------------------------------------------------
+# The kernel: pristine tree + series + flexsc/, configured from configs/.
+tree: deps
+	@scripts/prepare-tree.sh
+
+config: tree
+	@scripts/configure.sh "$(KMAKE)" $(KBUILD) configs/flexsc.config
+
+kernel: config
+	@echo ">> building the kernel (first build: about 9 minutes on 2 cores)"
+	+@$(KMAKE) -j$(JOBS) bzImage
+	@echo ">> $(BZIMAGE)"
+
+# Refuse a series that no longer matches flexsc/ (the subsystem is kept in
+# one place, flexsc/; patches/ is exported from linux/ by `make patches`).
+check-patches: tree
+	@scripts/check-patches.sh
+
+patches: tree
+	@scripts/export-patches.sh
+
+deb: config
+	+$(KMAKE) -j$(JOBS) bindeb-pkg
+	@ls -1 $(BUILD)/*.deb
+
+# ---------------------------------------------------------------------------
+# Userspace and the initramfs.
+userspace: deps
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET) \
+		-p flexsc-tests
+
+initramfs: userspace
+	@scripts/mkinitramfs.sh $(INITRAMFS) $(GUEST_BIN)
+
+# ---------------------------------------------------------------------------
+# Running.
+host-test: deps
+	$(CARGO) test --locked --workspace
+
+vm-test: kernel initramfs
+	@scripts/run-vm.sh --kernel $(BZIMAGE) --initrd $(INITRAMFS) --job tests \
+		--log-dir $(BUILD)/vm
+
+test: host-test check-patches vm-test
+
+shell: kernel initramfs
+	@scripts/run-vm.sh --kernel $(BZIMAGE) --initrd $(INITRAMFS) --job shell \
+		--log-dir $(BUILD)/vm
+
+bench: kernel initramfs
+	@scripts/run-vm.sh --kernel $(BZIMAGE) --initrd $(INITRAMFS) --job bench \
+		--log-dir $(BUILD)/vm
+
+clean:
+	rm -rf $(KBUILD) $(INITRAMFS) $(BUILD)/vm $(BUILD)/initramfs
+	$(CARGO) clean
+
+distclean: clean
+	rm -rf linux $(BUILD)

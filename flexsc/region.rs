@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pinning the shared region and mapping it into the kernel.
+//!
+//! The region lives in the registering process's memory. It is pinned with
+//! `FOLL_LONGTERM` (it stays pinned for the registration's whole life, as
+//! io_uring's rings do) and mapped with `vmap()`, so systhreads, the
+//! registered thread in `flexsc_wait()` and teardown all reach it through
+//! one kernel address, whatever the process later does to its mappings: a
+//! `munmap()` of the region cannot make the kernel touch freed memory.
+
+use core::ptr::NonNull;
+use kernel::{bindings, prelude::*};
+
+use crate::stats::{self, Stat};
+
+/// A user region, pinned and mapped into the kernel.
+///
+/// # Invariants
+///
+/// `pages` holds the `pages.len()` pages of the region, each pinned once by
+/// `pin_user_pages_fast()`; `base` is their `vmap()`, `pages.len()` pages
+/// long. Both stay so until `drop`.
+pub(crate) struct PinnedRegion {
+    pages: KVec<*mut bindings::page>,
+    base: NonNull<u8>,
+}
+
+// SAFETY: The region is plain memory, reachable from any CPU; all shared
+// access to its contents goes through atomics (see `entry`).
+unsafe impl Send for PinnedRegion {}
+// SAFETY: As above.
+unsafe impl Sync for PinnedRegion {}
+
+impl PinnedRegion {
+    /// Pins the `len` bytes at user address `uaddr` (page aligned) of the
+    /// current process, writable, and maps them.
+    ///
+    /// Fails with `EFAULT` if any page is not mapped writable by current.
+    pub(crate) fn pin(uaddr: usize, len: usize) -> Result<Self> {
+        let npages = len.div_ceil(bindings::PAGE_SIZE);
+        let mut pages = KVec::from_elem(core::ptr::null_mut(), npages, GFP_KERNEL)?;
+        // SAFETY: `pages` has room for `npages` pointers; the user range is
+        // checked by `pin_user_pages_fast` itself.
+        let pinned = unsafe {
+            bindings::pin_user_pages_fast(
+                uaddr as _,
+                npages as _,
+                bindings::FOLL_WRITE | bindings::FOLL_LONGTERM,
+                pages.as_mut_ptr(),
+            )
+        };
+        if pinned < 0 && pinned != ENOMEM.to_errno() as _ {
+            return Err(EFAULT);
+        } else if pinned < 0 {
+            return Err(ENOMEM);
+        }
+        if pinned as usize != npages {
+            // SAFETY: The first `pinned` entries were just pinned.
+            unsafe { bindings::unpin_user_pages(pages.as_mut_ptr(), pinned as _) };
+            return Err(EFAULT);
+        }
+
+        // SAFETY: `pages` holds `npages` pinned pages.
+        let base = unsafe {
+            bindings::vmap(
+                pages.as_mut_ptr(),
+                npages as _,
+                bindings::VM_MAP as _,
+                bindings::page_kernel(),
+            )
+        };
+        let Some(base) = NonNull::new(base.cast::<u8>()) else {
+            // SAFETY: All `npages` entries were pinned above.
+            unsafe { bindings::unpin_user_pages(pages.as_mut_ptr(), npages as _) };
+            return Err(ENOMEM);
+        };
+        stats::add(Stat::PinnedPages, npages as u64);
+        // INVARIANT: pinned and mapped above.
+        Ok(Self { pages, base })
+    }
+
+    /// The kernel address of the region's first byte.
+    pub(crate) fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    /// The region's length in bytes (whole pages).
+    pub(crate) fn len(&self) -> usize {
+        self.pages.len() * bindings::PAGE_SIZE
+    }
+}
+
+impl Drop for PinnedRegion {
+    fn drop(&mut self) {
+        let npages = self.pages.len();
+        // SAFETY: By the type invariant `base` is the vmap of `pages`, which
+        // are pinned; nobody uses either after this.
+        unsafe {
+            bindings::vunmap(self.base.as_ptr().cast());
+            bindings::unpin_user_pages(self.pages.as_mut_ptr(), npages as _);
+        }
+        stats::sub(Stat::PinnedPages, npages as u64);
+    }
+}

@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Systhreads: scanning the entries, running calls, idling, and handing
+//! the CPU over when a call blocks.
+//!
+//! Each systhread of a registration is a *slot*, bound to one CPU. The
+//! entries are the work list; a slot's *scanner* walks them, claims
+//! SUBMITTED ones and runs each in place (no hand-off between threads on
+//! the fast path). Concurrency is managed as the workqueue's worker pools
+//! (CMWQ) do it, per slot:
+//!
+//! ```text
+//!          scanner runs a call ----- the call blocks (scheduler hook) -----+
+//!               ^                    nr_running drops to 0:                 |
+//!               |                    wake the slot's standby                v
+//!   standby <---+--- retire: nr_running > 1        standby becomes the scanner and
+//!   (or leave if     after the call                starts a new standby (bounded pool)
+//!   one exists)
+//! ```
+//!
+//! `nr_running` counts the slot's workers that are scanning or running a
+//! call and not blocked in it. When it drops to zero because a call blocks,
+//! the scheduler hook wakes the slot's standby, which becomes the scanner;
+//! when the blocked call returns, its worker finds `nr_running > 1` and
+//! retires to standby (or leaves, if the slot has one). A registration has
+//! at most `2 * nslots + min(nentries, 64)` workers.
+//!
+//! An idle scanner polls for `idle_us`, then sleeps; when every slot's
+//! scanner sleeps, `FLEXSC_NEED_WAKEUP` is set and `flexsc_wait()` wakes
+//! them.
+
+use core::cell::Cell;
+use core::ptr::null_mut;
+use core::sync::atomic::{fence, AtomicPtr, AtomicU32, Ordering};
+use kernel::{bindings, prelude::*, sync::Arc, time::Ktime};
+
+use crate::creds::Creds;
+use crate::dispatch::{self, Outcome};
+use crate::entry::Call;
+use crate::registration::Registration;
+use crate::stats::{self, Stat};
+use crate::thread::{self, current_raw, RawTask, RcuGuard};
+use crate::trace;
+
+/// How a worker starts.
+#[derive(Clone, Copy)]
+pub(crate) enum Role {
+    /// Scanning at once.
+    Scanner,
+    /// Waiting to take over its slot's CPU.
+    Standby,
+}
+
+/// One systhread's CPU and concurrency management.
+pub(crate) struct Slot {
+    /// The CPU the slot's workers are bound to.
+    pub(crate) cpu: u32,
+    /// Workers scanning or running a call, not blocked in it.
+    nr_running: AtomicU32,
+    /// A worker waiting to take over, or null. Its task is valid while it is
+    /// here, and for an RCU grace period after it is taken out.
+    standby: AtomicPtr<bindings::task_struct>,
+}
+
+impl Slot {
+    /// A slot on `cpu`.
+    pub(crate) fn new(cpu: u32) -> Self {
+        Self {
+            cpu,
+            nr_running: AtomicU32::new(0),
+            standby: AtomicPtr::new(null_mut()),
+        }
+    }
+
+    /// Wakes the standby, if any, to take over. Called from the scheduler:
+    /// never sleeps.
+    fn activate_standby(&self) {
+        let _rcu = RcuGuard::new();
+        let task = self.standby.swap(null_mut(), Ordering::SeqCst);
+        if !task.is_null() {
+            // SAFETY: The task was the standby until the swap above; a task
+            // is freed an RCU grace period after it exits at the earliest,
+            // and we are inside a read-side section.
+            unsafe { thread::wake_up(task) };
+        }
+    }
+}
+
+/// Calls counted by a worker before they are added to the global counters.
+const FLUSH_EVERY: u64 = 64;
+
+/// A worker: the state of one systhread of a registration.
+///
+/// Lives in the worker's own thread; `task_struct::flexsc_worker` points at
+/// it while the thread runs its loop, for the scheduler hooks, which run on
+/// the same thread (so `Cell`s suffice).
+pub(crate) struct Worker {
+    reg: Arc<Registration>,
+    slot: usize,
+    role: Role,
+    task: Cell<RawTask>,
+    /// Inside `x64_sys_call()`: blocking hands the CPU over.
+    in_call: Cell<bool>,
+    /// Blocked inside a call (not counted in `nr_running`).
+    blocked: Cell<bool>,
+    /// A fatal signal arrived: leave.
+    dying: Cell<bool>,
+    calls: Cell<u64>,
+    refused: Cell<u64>,
+}
+
+// SAFETY: A worker is created by one thread and then used only by the
+// worker thread it is handed to.
+unsafe impl Send for Worker {}
+
+impl Worker {
+    /// A worker for `slot` of `reg`.
+    pub(crate) fn new(reg: Arc<Registration>, slot: usize, role: Role) -> Self {
+        Self {
+            reg,
+            slot,
+            role,
+            task: Cell::new(null_mut()),
+            in_call: Cell::new(false),
+            blocked: Cell::new(false),
+            dying: Cell::new(false),
+            calls: Cell::new(0),
+            refused: Cell::new(0),
+        }
+    }
+
+    fn slot(&self) -> &Slot {
+        &self.reg.slots[self.slot]
+    }
+
+    /// The body of a systhread.
+    pub(crate) fn main(this: KBox<Self>) {
+        let me = current_raw();
+        this.task.set(me);
+        thread::bind_current_to(this.slot().cpu);
+        // SAFETY: Current is this worker's thread; the pointer is cleared
+        // below, before `this` is dropped.
+        unsafe { (*me).flexsc_worker = (&*this as *const Worker).cast_mut().cast() };
+        let creds = Creds::new();
+
+        this.work(&creds);
+
+        // SAFETY: As above.
+        unsafe { (*me).flexsc_worker = null_mut() };
+        drop(creds);
+        this.flush_stats();
+        // After this the registration may unmap the region: nothing below
+        // touches it.
+        this.reg.forget_worker(Some(me));
+    }
+
+    /// Whether to stop working: teardown, or a fatal signal.
+    fn should_leave(&self) -> bool {
+        if !self.dying.get() && thread::signal_pending() && thread::handle_signals() {
+            self.dying.set(true);
+        }
+        self.dying.get() || self.reg.stop.load(Ordering::Relaxed)
+    }
+
+    fn work(&self, creds: &Creds) {
+        if let Role::Standby = self.role {
+            if !self.stand_by() {
+                return;
+            }
+        } else {
+            self.slot().nr_running.fetch_add(1, Ordering::SeqCst);
+        }
+
+        let reg = &*self.reg;
+        let n = reg.entries.len();
+        let start = (self.slot as u64 * n as u64 / reg.slots.len() as u64) as u32;
+        let mut last_work = Ktime::ktime_get().to_ns();
+        'scan: loop {
+            if self.should_leave() {
+                break;
+            }
+            let mut found = false;
+            for k in 0..n {
+                let index = if start + k >= n { start + k - n } else { start + k };
+                if !reg.entries.is_submitted(index) {
+                    continue;
+                }
+                let Some(call) = reg.entries.claim(index) else {
+                    continue;
+                };
+                found = true;
+                self.execute(&call, creds);
+                if !self.after_call() {
+                    // Retired, and the slot needs no other standby.
+                    return;
+                }
+                if self.should_leave() {
+                    break 'scan;
+                }
+            }
+            let now = Ktime::ktime_get().to_ns();
+            if found {
+                last_work = now;
+            } else if now - last_work < reg.idle_ns {
+                core::hint::spin_loop();
+                thread::cond_resched();
+            } else {
+                self.flush_stats();
+                self.sleep_idle();
+                last_work = Ktime::ktime_get().to_ns();
+            }
+        }
+        self.slot().nr_running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Runs one claimed call and completes its entry.
+    fn execute(&self, call: &Call, creds: &Creds) {
+        let reg = &*self.reg;
+        trace::dispatch(reg.owner.tid, call.index, call.nr, self.slot().cpu);
+        // SAFETY: The owner outlives its registration's workers.
+        unsafe { creds.follow(reg.owner.task) };
+        let outcome = dispatch::run(
+            &reg.owner,
+            call,
+            || self.in_call.set(true),
+            || self.in_call.set(false),
+        );
+        let ret = match outcome {
+            Outcome::Ran(ret) => {
+                self.calls.set(self.calls.get() + 1);
+                ret
+            }
+            Outcome::Refused(ret) => {
+                self.refused.set(self.refused.get() + 1);
+                ret
+            }
+        };
+        // Deferred work of the call (the last fput() of a closed file...)
+        // is done before the caller can see the result.
+        thread::run_task_work();
+        reg.entries.complete(call.index, ret);
+        trace::complete(reg.owner.tid, call.index, call.nr, ret);
+        reg.notify_completion();
+        if self.calls.get() + self.refused.get() >= FLUSH_EVERY {
+            self.flush_stats();
+        }
+    }
+
+    /// After a call: if another worker took over this slot while the call
+    /// blocked, retire. Returns `false` if this worker must leave.
+    fn after_call(&self) -> bool {
+        let running = &self.slot().nr_running;
+        let mut n = running.load(Ordering::SeqCst);
+        loop {
+            if n <= 1 {
+                return true;
+            }
+            match running.compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => n = now,
+            }
+        }
+        self.stand_by()
+    }
+
+    /// Waits as the slot's standby until the scheduler hook hands it the CPU
+    /// (`true`: now a scanner, counted in `nr_running`), or until it must
+    /// leave (`false`, not counted), also when the slot has a standby.
+    fn stand_by(&self) -> bool {
+        let slot = self.slot();
+        let me = self.task.get();
+        if slot
+            .standby
+            .compare_exchange(null_mut(), me, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        loop {
+            thread::prepare_to_sleep();
+            if slot.standby.load(Ordering::SeqCst) != me {
+                break;
+            }
+            if self.dying.get() || self.reg.stop.load(Ordering::SeqCst) {
+                thread::set_running();
+                if slot
+                    .standby
+                    .compare_exchange(me, null_mut(), Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    return false;
+                }
+                // Taken meanwhile: count as running; the loop sees `stop`.
+                break;
+            }
+            if thread::signal_pending() {
+                thread::set_running();
+                if thread::handle_signals() {
+                    self.dying.set(true);
+                }
+                continue;
+            }
+            thread::schedule();
+        }
+        thread::set_running();
+        slot.nr_running.fetch_add(1, Ordering::SeqCst);
+        // Keep a standby behind this one, if the pool allows.
+        if slot.standby.load(Ordering::SeqCst).is_null() && !self.reg.stop.load(Ordering::SeqCst) {
+            let _ = Registration::spawn_worker(&self.reg, self.slot, Role::Standby);
+        }
+        true
+    }
+
+    /// Sleeps for want of work, until `flexsc_wait()` or teardown wakes it.
+    fn sleep_idle(&self) {
+        let reg = &*self.reg;
+        let gen = reg.wake_gen();
+        let sleeping = reg.nr_sleeping.fetch_add(1, Ordering::SeqCst) + 1;
+        if sleeping >= reg.slots.len() as u32 {
+            reg.entries.set_need_wakeup();
+        }
+        // A submission the user made before it could see NEED_WAKEUP is
+        // seen by this rescan; one made after is followed by flexsc_wait().
+        fence(Ordering::SeqCst);
+        if !reg.entries.any_submitted() && !reg.stop.load(Ordering::SeqCst) && reg.sleep_idle(gen) {
+            let _ = self.should_leave();
+        }
+        reg.nr_sleeping.fetch_sub(1, Ordering::SeqCst);
+        reg.entries.clear_need_wakeup();
+    }
+
+    fn flush_stats(&self) {
+        let calls = self.calls.replace(0);
+        let refused = self.refused.replace(0);
+        stats::add(Stat::Calls, calls);
+        stats::add(Stat::Refused, refused);
+        self.reg
+            .calls
+            .fetch_add(calls + refused, Ordering::Relaxed);
+    }
+
+    /// The scheduler hook for a worker that goes to sleep.
+    ///
+    /// # Safety
+    ///
+    /// `tsk` is current, a worker whose `flexsc_worker` points at its live
+    /// `Worker`. Must not sleep.
+    pub(crate) unsafe fn sched_sleeping(tsk: RawTask) {
+        // SAFETY: Per the function's contract; the worker is used by its own
+        // thread only, which is here.
+        let w = unsafe { &*(*tsk).flexsc_worker.cast::<Worker>() };
+        if !w.in_call.get() || w.blocked.get() {
+            return;
+        }
+        w.blocked.set(true);
+        let slot = w.slot();
+        if slot.nr_running.fetch_sub(1, Ordering::SeqCst) == 1 && !w.reg.stop.load(Ordering::Relaxed) {
+            slot.activate_standby();
+        }
+    }
+
+    /// The scheduler hook for a worker that runs again.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Worker::sched_sleeping`].
+    pub(crate) unsafe fn sched_running(tsk: RawTask) {
+        // SAFETY: As in `sched_sleeping`.
+        let w = unsafe { &*(*tsk).flexsc_worker.cast::<Worker>() };
+        if w.blocked.get() {
+            w.blocked.set(false);
+            w.slot().nr_running.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}

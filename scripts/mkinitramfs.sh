@@ -1,0 +1,69 @@
+#!/bin/bash
+# mkinitramfs.sh <output.cpio> <dir with the static guest binaries>
+#
+# A tiny initramfs: busybox, the guest programs, and an /init that mounts
+# what they need, runs the job named on the kernel command line
+# (flexsc.job=tests|bench|shell) and powers off. The job's output goes to
+# the second serial port (ttyS1), the kernel's console to the first, so
+# the host reads them apart.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+out=$1; bindir=$2
+stage=$BUILD/initramfs
+rm -rf "$stage"
+mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,etc,root,out}
+cp /bin/busybox "$stage/bin/busybox"
+for applet in $(/bin/busybox --list); do
+	[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
+done
+for prog in flexsc-tests flexsc-bench; do
+	if [ -f "$bindir/$prog" ]; then
+		install -m 0755 "$bindir/$prog" "$stage/bin/$prog"
+	fi
+done
+
+cat >"$stage/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+hostname flexsc
+export PATH=/bin HOME=/root
+
+job=tests
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in flexsc.job=*) job=${arg#flexsc.job=} ;; esac
+done
+
+out=/dev/ttyS1
+case "$job" in
+tests)
+	echo "# kernel $(uname -r), $(nproc) CPUs, FlexSC ABI $(cat /sys/kernel/flexsc/abi_version 2>/dev/null || echo missing)" >$out
+	/bin/flexsc-tests >$out 2>&1
+	echo "flexsc-job-exit $?" >$out
+	;;
+bench)
+	if [ -x /bin/flexsc-bench ]; then
+		(cd /out && /bin/flexsc-bench) >$out 2>&1
+		echo "flexsc-job-exit $?" >$out
+	else
+		echo "flexsc-bench is not in this initramfs" >$out
+		echo "flexsc-job-exit 1" >$out
+	fi
+	;;
+shell)
+	echo "FlexSC kernel $(uname -r): /bin/flexsc-tests runs the suite; exit or Ctrl-D powers off."
+	setsid cttyhack sh -l
+	;;
+esac
+sync
+poweroff -f
+INIT
+chmod 0755 "$stage/init"
+
+(cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet) >"$out.tmp"
+mv "$out.tmp" "$out"
+say "initramfs: $out ($(du -h "$out" | cut -f1))"

@@ -1,0 +1,73 @@
+//! The FlexSC test suite. Runs inside a kernel built with CONFIG_FLEXSC and
+//! prints TAP (kselftest style); `scripts/run-vm.sh` boots the kernel, runs
+//! it and fails the build on any `not ok`, a missing result or a kernel
+//! report.
+//!
+//! Usage: `flexsc-tests [FILTER]` runs the tests whose names contain FILTER.
+//! Without FlexSC in the running kernel every test fails: nothing is
+//! skipped silently.
+
+mod engine;
+mod harness;
+mod register;
+mod util;
+
+use harness::Test;
+use std::time::Duration;
+
+macro_rules! tests {
+    ($($module:ident :: $name:ident $(($secs:expr))?),* $(,)?) => {
+        &[$(Test {
+            name: concat!(stringify!($module), "::", stringify!($name)),
+            timeout: Duration::from_secs(tests!(@secs $($secs)?)),
+            body: $module::$name,
+        }),*]
+    };
+    (@secs) => { 30 };
+    (@secs $secs:expr) => { $secs };
+}
+
+const TESTS: &[Test] = tests![
+    register::abi_version,
+    register::null_params,
+    register::bad_params_pointer,
+    register::bad_region_pointer,
+    register::readonly_region,
+    register::misaligned_region,
+    register::bad_nentries,
+    register::unknown_flags,
+    register::size_rules,
+    register::empty_cpu_mask,
+    register::double_register,
+    register::unregistered_exit_and_wait,
+    register::register_exit_register,
+    register::header_written,
+    register::fork_child_unregistered,
+    register::thread_exit_unpins,
+    register::process_exit_unpins,
+    register::wait_bad_timeout,
+    engine::getpid_gettid,
+    engine::table,
+    engine::fd_interop,
+    engine::blocked_read_does_not_block_others(60),
+    engine::many_blocked_calls(60),
+    engine::refused_and_unknown,
+    engine::seccomp_after_register,
+    engine::kill_with_blocked_call,
+    engine::exit_with_blocked_call,
+    engine::exec_with_blocked_call,
+    engine::wait_semantics,
+    engine::idle_sleep_and_wakeup,
+    engine::many_threads(60),
+    engine::many_processes(60),
+    engine::scribble_while_busy,
+];
+
+fn main() {
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    if !flexsc::supported() {
+        println!("# FlexSC ABI {} not found at {}: every test will fail", flexsc::abi::ABI_VERSION, flexsc::ABI_VERSION_PATH);
+    }
+    let failed = harness::run(TESTS, &filter);
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
