@@ -24,7 +24,7 @@ APT_PACKAGES := \
 	clang lld llvm libclang-dev build-essential flex bison bc kmod \
 	libelf-dev libssl-dev cpio xz-utils dwarves rsync git python3 \
 	qemu-system-x86 busybox-static \
-	debhelper-compat fakeroot
+	debhelper dpkg-dev fakeroot
 
 # ---------------------------------------------------------------------------
 BUILD := $(TOP)/build
@@ -117,7 +117,7 @@ initramfs: userspace
 
 # ---------------------------------------------------------------------------
 # Running.
-host-test: deps
+host-test: tree
 	$(CARGO) test --locked --workspace
 
 vm-test: kernel initramfs

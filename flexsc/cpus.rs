@@ -35,9 +35,8 @@ pub(crate) fn allowed_cpus(umask: usize, size: usize) -> Result<KVec<u32>> {
         }
         // SAFETY: `cpu` is below `nr_cpu_ids`; `allowed` is current's CPU mask,
         // valid while current runs.
-        let usable = unsafe {
-            bindings::cpu_online(cpu) && bindings::cpumask_test_cpu(cpu as i32, allowed)
-        };
+        let usable =
+            unsafe { bindings::cpu_online(cpu) && bindings::cpumask_test_cpu(cpu as i32, allowed) };
         if usable {
             cpus.push(cpu, GFP_KERNEL)?;
         }

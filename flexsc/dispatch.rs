@@ -116,11 +116,35 @@ fn policy(nr: u32, args: &[u64; 6]) -> Policy {
         | SIGALTSTACK | PAUSE | RESTART_SYSCALL => Policy::Refuse,
         // Per-thread identity, credentials and sandboxing: they would change
         // the systhread, not the registered thread.
-        SET_TID_ADDRESS | SET_ROBUST_LIST | RSEQ | ARCH_PRCTL | SET_THREAD_AREA
-        | GET_THREAD_AREA | MODIFY_LDT | IOPL | IOPERM | PRCTL | PERSONALITY | SECCOMP
-        | UNSHARE | SETNS | LANDLOCK_RESTRICT_SELF | LSM_SET_SELF_ATTR | MAP_SHADOW_STACK
-        | URETPROBE | PTRACE | CAPSET | SETUID | SETGID | SETREUID | SETREGID | SETRESUID
-        | SETRESGID | SETFSUID | SETFSGID | SETGROUPS => Policy::Refuse,
+        SET_TID_ADDRESS
+        | SET_ROBUST_LIST
+        | RSEQ
+        | ARCH_PRCTL
+        | SET_THREAD_AREA
+        | GET_THREAD_AREA
+        | MODIFY_LDT
+        | IOPL
+        | IOPERM
+        | PRCTL
+        | PERSONALITY
+        | SECCOMP
+        | UNSHARE
+        | SETNS
+        | LANDLOCK_RESTRICT_SELF
+        | LSM_SET_SELF_ATTR
+        | MAP_SHADOW_STACK
+        | URETPROBE
+        | PTRACE
+        | CAPSET
+        | SETUID
+        | SETGID
+        | SETREUID
+        | SETREGID
+        | SETRESUID
+        | SETRESGID
+        | SETFSUID
+        | SETFSGID
+        | SETGROUPS => Policy::Refuse,
         // io_uring ties its rings and task work to the submitting thread.
         IO_URING_SETUP | IO_URING_ENTER | IO_URING_REGISTER => Policy::Refuse,
         // No FlexSC from FlexSC.
@@ -171,11 +195,16 @@ pub(crate) enum Outcome {
 /// Runs `call` for `owner` in the current systhread, around `x64_sys_call`
 /// calls `enter`/`leave` (the concurrency management tracks blocking only
 /// inside them).
-pub(crate) fn run(owner: &Owner, call: &Call, enter: impl FnOnce(), leave: impl FnOnce()) -> Outcome {
+pub(crate) fn run(
+    owner: &Owner,
+    call: &Call,
+    enter: impl FnOnce(),
+    leave: impl FnOnce(),
+) -> Outcome {
     let mut args = call.args;
     let policy = policy(call.nr, &args);
     if policy == Policy::Refuse {
-        return Outcome::Refused(ENOSYS.to_errno() as i64);
+        return Outcome::Refused(-(bindings::ENOSYS as i64));
     }
     // SAFETY: `owner.task` is valid (see `Owner::task`); `args` has six
     // elements.
@@ -198,7 +227,7 @@ pub(crate) fn run(owner: &Owner, call: &Call, enter: impl FnOnce(), leave: impl 
     regs.r8 = args[4] as _;
     regs.r9 = args[5] as _;
     regs.orig_ax = call.nr as _;
-    regs.ax = ENOSYS.to_errno() as _;
+    regs.ax = (-(bindings::ENOSYS as i64)) as _;
     enter();
     // SAFETY: `regs` is a valid `pt_regs` built from the entry's copy; the
     // calls that would look at the systhread's own registers or identity

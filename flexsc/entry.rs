@@ -162,7 +162,8 @@ impl Entries {
         // SAFETY: `entry` is inside the mapping and aligned; a racing user
         // write to `ret` is the user's own business.
         unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*entry).ret), ret) };
-        self.status(index).store(bindings::FLEXSC_DONE, Ordering::Release);
+        self.status(index)
+            .store(bindings::FLEXSC_DONE, Ordering::Release);
     }
 
     /// The number of entries that are DONE now.
@@ -174,13 +175,15 @@ impl Entries {
 
     /// Sets FLEXSC_NEED_WAKEUP: every systhread sleeps.
     pub(crate) fn set_need_wakeup(&self) {
-        self.flags().fetch_or(bindings::FLEXSC_NEED_WAKEUP, Ordering::SeqCst);
+        self.flags()
+            .fetch_or(bindings::FLEXSC_NEED_WAKEUP, Ordering::SeqCst);
     }
 
     /// Clears FLEXSC_NEED_WAKEUP.
     pub(crate) fn clear_need_wakeup(&self) {
         if self.flags().load(Ordering::Relaxed) & bindings::FLEXSC_NEED_WAKEUP != 0 {
-            self.flags().fetch_and(!bindings::FLEXSC_NEED_WAKEUP, Ordering::SeqCst);
+            self.flags()
+                .fetch_and(!bindings::FLEXSC_NEED_WAKEUP, Ordering::SeqCst);
         }
     }
 }

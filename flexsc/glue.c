@@ -16,15 +16,10 @@
 #include <linux/sysfs.h>
 #include <uapi/linux/flexsc.h>
 
+#include "internal.h"
+
 #define CREATE_TRACE_POINTS
 #include <trace/events/flexsc.h>
-
-long rust_flexsc_register(const struct flexsc_params __user *params,
-			  size_t size);
-long rust_flexsc_wait(unsigned int min_complete,
-		      const struct __kernel_timespec __user *timeout);
-long rust_flexsc_exit(void);
-u64 rust_flexsc_stat(unsigned int which);
 
 SYSCALL_DEFINE2(flexsc_register, const struct flexsc_params __user *, params,
 		size_t, size)

@@ -84,11 +84,6 @@ impl PinnedRegion {
     pub(crate) fn base(&self) -> NonNull<u8> {
         self.base
     }
-
-    /// The region's length in bytes (whole pages).
-    pub(crate) fn len(&self) -> usize {
-        self.pages.len() * bindings::PAGE_SIZE
-    }
 }
 
 impl Drop for PinnedRegion {

@@ -23,7 +23,10 @@ use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings,
     prelude::*,
-    sync::{new_condvar, new_mutex, new_spinlock, Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLock},
+    sync::{
+        new_condvar, new_mutex, new_spinlock, Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex,
+        SpinLock,
+    },
     task::Task,
     time::Ktime,
     types::ARef,
@@ -130,12 +133,16 @@ impl Registration {
         }
 
         let region = PinnedRegion::pin(p.region as usize, region_len(p.nentries))?;
-        // SAFETY: The mapping is `region.len() >= region_len(nentries)` bytes
-        // and outlives every use of `entries` (see `Registration::entries`).
+        // SAFETY: The mapping covers `region_len(nentries)` bytes (rounded up
+        // to pages) and outlives every use of `entries` (see `Registration::entries`).
         let entries = unsafe { Entries::new(region.base(), p.nentries) };
         entries.init_header();
 
-        let nslots = if p.nsysthreads == 0 { cpus.len() as u32 } else { p.nsysthreads };
+        let nslots = if p.nsysthreads == 0 {
+            cpus.len() as u32
+        } else {
+            p.nsysthreads
+        };
         let mut slots = KVec::with_capacity(nslots as usize, GFP_KERNEL)?;
         for i in 0..nslots {
             slots.push(Slot::new(cpus[(i as usize) % cpus.len()]), GFP_KERNEL)?;
@@ -145,7 +152,11 @@ impl Registration {
         for _ in 0..max_workers {
             tasks.push(None, GFP_KERNEL)?;
         }
-        let idle_us = if p.idle_us == 0 { DEFAULT_IDLE_US } else { p.idle_us };
+        let idle_us = if p.idle_us == 0 {
+            DEFAULT_IDLE_US
+        } else {
+            p.idle_us
+        };
         let task = current_raw();
         // SAFETY: Current is valid.
         let tid = unsafe { bindings::task_pid_vnr(task) };
@@ -234,7 +245,9 @@ impl Registration {
             inner.live += 1;
         }
         let worker = KBox::new(Worker::new(arc.clone(), slot, role), GFP_KERNEL);
-        let new = worker.map_err(Error::from).and_then(|w| thread::NewThread::create(w, Worker::main));
+        let new = worker
+            .map_err(Error::from)
+            .and_then(|w| thread::NewThread::create(w, Worker::main));
         let new = match new {
             Ok(new) => new,
             Err(e) => {
@@ -334,10 +347,12 @@ impl Registration {
             if err != 0 {
                 return Err(EFAULT);
             }
-            if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+            if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&(ts.tv_nsec as i64)) {
                 return Err(EINVAL);
             }
-            let ns = ts.tv_sec.saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec);
+            let ns = (ts.tv_sec as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(ts.tv_nsec as i64);
             Some(Ktime::ktime_get().to_ns().saturating_add(ns))
         };
 
@@ -362,12 +377,13 @@ impl Registration {
             };
             let left = deadline - Ktime::ktime_get().to_ns();
             if left <= 0 {
-                break Err(ETIMEDOUT);
+                break Err(Error::from_errno(-(bindings::ETIMEDOUT as i32)));
             }
             // SAFETY: Plain arithmetic.
             let jiffies = unsafe { bindings::nsecs_to_jiffies(left as u64) }.max(1);
-            if let CondVarTimeoutResult::Signal { .. } =
-                reg.completed.wait_interruptible_timeout(&mut inner, jiffies as _)
+            if let CondVarTimeoutResult::Signal { .. } = reg
+                .completed
+                .wait_interruptible_timeout(&mut inner, jiffies as _)
             {
                 break Err(EINTR);
             }

@@ -12,13 +12,7 @@
 //! `do_exit()`.
 
 use core::ffi::{c_int, c_void};
-use kernel::{
-    bindings,
-    error::from_err_ptr,
-    prelude::*,
-    task::Task,
-    types::ARef,
-};
+use kernel::{bindings, error::from_err_ptr, prelude::*, task::Task, types::ARef};
 
 /// A raw `task_struct` pointer of a thread that is alive for as long as
 /// the holder uses it (its users say why).

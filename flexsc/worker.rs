@@ -181,7 +181,11 @@ impl Worker {
             }
             let mut found = false;
             for k in 0..n {
-                let index = if start + k >= n { start + k - n } else { start + k };
+                let index = if start + k >= n {
+                    start + k - n
+                } else {
+                    start + k
+                };
                 if !reg.entries.is_submitted(index) {
                     continue;
                 }
@@ -334,9 +338,7 @@ impl Worker {
         let refused = self.refused.replace(0);
         stats::add(Stat::Calls, calls);
         stats::add(Stat::Refused, refused);
-        self.reg
-            .calls
-            .fetch_add(calls + refused, Ordering::Relaxed);
+        self.reg.calls.fetch_add(calls + refused, Ordering::Relaxed);
     }
 
     /// The scheduler hook for a worker that goes to sleep.
@@ -354,7 +356,9 @@ impl Worker {
         }
         w.blocked.set(true);
         let slot = w.slot();
-        if slot.nr_running.fetch_sub(1, Ordering::SeqCst) == 1 && !w.reg.stop.load(Ordering::Relaxed) {
+        if slot.nr_running.fetch_sub(1, Ordering::SeqCst) == 1
+            && !w.reg.stop.load(Ordering::Relaxed)
+        {
             slot.activate_standby();
         }
     }

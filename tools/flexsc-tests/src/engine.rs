@@ -60,117 +60,394 @@ pub fn table() -> TestResult {
     let mut ran = 0;
     let count = |n: &mut i32| *n += 1;
 
-    for nr in [libc::SYS_getpid, libc::SYS_getppid, libc::SYS_getuid, libc::SYS_geteuid,
-               libc::SYS_getgid, libc::SYS_getegid, libc::SYS_getpgrp, libc::SYS_getsid] {
+    for nr in [
+        libc::SYS_getpid,
+        libc::SYS_getppid,
+        libc::SYS_getuid,
+        libc::SYS_geteuid,
+        libc::SYS_getgid,
+        libc::SYS_getegid,
+        libc::SYS_getpgrp,
+        libc::SYS_getsid,
+    ] {
         same!(nr, [0; 6]);
         count(&mut ran);
     }
     // uname: same bytes.
     let mut u1: libc::utsname = unsafe { std::mem::zeroed() };
     let mut u2: libc::utsname = unsafe { std::mem::zeroed() };
-    ensure_eq!(direct(libc::SYS_uname, [&mut u1 as *mut _ as u64, 0, 0, 0, 0, 0]), 0);
-    ensure_eq!(f(libc::SYS_uname, [&mut u2 as *mut _ as u64, 0, 0, 0, 0, 0])?, 0);
-    ensure!(unsafe { libc::memcmp(&u1 as *const _ as *const _, &u2 as *const _ as *const _, std::mem::size_of::<libc::utsname>()) } == 0, "uname differs");
+    ensure_eq!(
+        direct(libc::SYS_uname, [&mut u1 as *mut _ as u64, 0, 0, 0, 0, 0]),
+        0
+    );
+    ensure_eq!(
+        f(libc::SYS_uname, [&mut u2 as *mut _ as u64, 0, 0, 0, 0, 0])?,
+        0
+    );
+    ensure!(
+        unsafe {
+            libc::memcmp(
+                &u1 as *const _ as *const _,
+                &u2 as *const _ as *const _,
+                std::mem::size_of::<libc::utsname>(),
+            )
+        } == 0,
+        "uname differs"
+    );
     count(&mut ran);
     // clock_gettime: monotonic and close.
-    let mut t1 = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut t1 = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     let mut t2 = t1;
-    ensure_eq!(direct(libc::SYS_clock_gettime, [libc::CLOCK_MONOTONIC as u64, &mut t1 as *mut _ as u64, 0, 0, 0, 0]), 0);
-    ensure_eq!(f(libc::SYS_clock_gettime, [libc::CLOCK_MONOTONIC as u64, &mut t2 as *mut _ as u64, 0, 0, 0, 0])?, 0);
-    ensure!((t2.tv_sec, t2.tv_nsec) >= (t1.tv_sec, t1.tv_nsec), "clock went back");
+    ensure_eq!(
+        direct(
+            libc::SYS_clock_gettime,
+            [
+                libc::CLOCK_MONOTONIC as u64,
+                &mut t1 as *mut _ as u64,
+                0,
+                0,
+                0,
+                0
+            ]
+        ),
+        0
+    );
+    ensure_eq!(
+        f(
+            libc::SYS_clock_gettime,
+            [
+                libc::CLOCK_MONOTONIC as u64,
+                &mut t2 as *mut _ as u64,
+                0,
+                0,
+                0,
+                0
+            ]
+        )?,
+        0
+    );
+    ensure!(
+        (t2.tv_sec, t2.tv_nsec) >= (t1.tv_sec, t1.tv_nsec),
+        "clock went back"
+    );
     count(&mut ran);
     // getrandom fills the caller's buffer.
     let mut buf = [0u8; 32];
-    ensure_eq!(f(libc::SYS_getrandom, [buf.as_mut_ptr() as u64, 32, 0, 0, 0, 0])?, 32);
+    ensure_eq!(
+        f(
+            libc::SYS_getrandom,
+            [buf.as_mut_ptr() as u64, 32, 0, 0, 0, 0]
+        )?,
+        32
+    );
     ensure!(buf.iter().any(|&b| b != 0), "getrandom left zeros");
     count(&mut ran);
     // mkdirat, then the directory is visible directly.
-    ensure_eq!(f(libc::SYS_mkdirat, [libc::AT_FDCWD as u64, dir.as_ptr() as u64, 0o755, 0, 0, 0])?, 0);
-    ensure!(std::path::Path::new("/tmp/flexsc-table").is_dir(), "mkdirat had no effect");
+    ensure_eq!(
+        f(
+            libc::SYS_mkdirat,
+            [libc::AT_FDCWD as u64, dir.as_ptr() as u64, 0o755, 0, 0, 0]
+        )?,
+        0
+    );
+    ensure!(
+        std::path::Path::new("/tmp/flexsc-table").is_dir(),
+        "mkdirat had no effect"
+    );
     count(&mut ran);
     // openat, write, pwrite64, lseek, read, pread64, fstat, newfstatat, close.
-    let fd = f(libc::SYS_openat, [libc::AT_FDCWD as u64, file.as_ptr() as u64, (libc::O_CREAT | libc::O_RDWR) as u64, 0o644, 0, 0])?;
+    let fd = f(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as u64,
+            file.as_ptr() as u64,
+            (libc::O_CREAT | libc::O_RDWR) as u64,
+            0o644,
+            0,
+            0,
+        ],
+    )?;
     ensure!(fd >= 0, "openat: {fd}");
     count(&mut ran);
     let data = b"hello flexsc";
-    ensure_eq!(f(libc::SYS_write, [fd as u64, data.as_ptr() as u64, data.len() as u64, 0, 0, 0])?, data.len() as i64);
-    ensure_eq!(f(libc::SYS_pwrite64, [fd as u64, b"J".as_ptr() as u64, 1, 0, 0, 0])?, 1);
-    ensure_eq!(f(libc::SYS_lseek, [fd as u64, 0, libc::SEEK_SET as u64, 0, 0, 0])?, 0);
+    ensure_eq!(
+        f(
+            libc::SYS_write,
+            [fd as u64, data.as_ptr() as u64, data.len() as u64, 0, 0, 0]
+        )?,
+        data.len() as i64
+    );
+    ensure_eq!(
+        f(
+            libc::SYS_pwrite64,
+            [fd as u64, b"J".as_ptr() as u64, 1, 0, 0, 0]
+        )?,
+        1
+    );
+    ensure_eq!(
+        f(
+            libc::SYS_lseek,
+            [fd as u64, 0, libc::SEEK_SET as u64, 0, 0, 0]
+        )?,
+        0
+    );
     let mut rb = [0u8; 64];
-    ensure_eq!(f(libc::SYS_read, [fd as u64, rb.as_mut_ptr() as u64, 64, 0, 0, 0])?, data.len() as i64);
+    ensure_eq!(
+        f(
+            libc::SYS_read,
+            [fd as u64, rb.as_mut_ptr() as u64, 64, 0, 0, 0]
+        )?,
+        data.len() as i64
+    );
     ensure_eq!(&rb[..data.len()], b"Jello flexsc");
     let mut pb = [0u8; 5];
-    ensure_eq!(f(libc::SYS_pread64, [fd as u64, pb.as_mut_ptr() as u64, 5, 6, 0, 0])?, 5);
+    ensure_eq!(
+        f(
+            libc::SYS_pread64,
+            [fd as u64, pb.as_mut_ptr() as u64, 5, 6, 0, 0]
+        )?,
+        5
+    );
     ensure_eq!(&pb, b"flexs");
-    for _ in 0..5 { count(&mut ran); }
+    for _ in 0..5 {
+        count(&mut ran);
+    }
     let mut s1: libc::stat = unsafe { std::mem::zeroed() };
     let mut s2: libc::stat = unsafe { std::mem::zeroed() };
-    ensure_eq!(f(libc::SYS_fstat, [fd as u64, &mut s1 as *mut _ as u64, 0, 0, 0, 0])?, 0);
-    ensure_eq!(direct(libc::SYS_newfstatat, [libc::AT_FDCWD as u64, file.as_ptr() as u64, &mut s2 as *mut _ as u64, 0, 0, 0]), 0);
+    ensure_eq!(
+        f(
+            libc::SYS_fstat,
+            [fd as u64, &mut s1 as *mut _ as u64, 0, 0, 0, 0]
+        )?,
+        0
+    );
+    ensure_eq!(
+        direct(
+            libc::SYS_newfstatat,
+            [
+                libc::AT_FDCWD as u64,
+                file.as_ptr() as u64,
+                &mut s2 as *mut _ as u64,
+                0,
+                0,
+                0
+            ]
+        ),
+        0
+    );
     ensure_eq!((s1.st_ino, s1.st_size), (s2.st_ino, s2.st_size));
-    ensure_eq!(f(libc::SYS_newfstatat, [libc::AT_FDCWD as u64, file.as_ptr() as u64, &mut s2 as *mut _ as u64, 0, 0, 0])?, 0);
+    ensure_eq!(
+        f(
+            libc::SYS_newfstatat,
+            [
+                libc::AT_FDCWD as u64,
+                file.as_ptr() as u64,
+                &mut s2 as *mut _ as u64,
+                0,
+                0,
+                0
+            ]
+        )?,
+        0
+    );
     ensure_eq!(s2.st_size, data.len() as i64);
-    count(&mut ran); count(&mut ran);
+    count(&mut ran);
+    count(&mut ran);
     // dup, dup3, fcntl.
     let d1 = f(libc::SYS_dup, [fd as u64, 0, 0, 0, 0, 0])?;
     ensure!(d1 > fd, "dup: {d1}");
-    ensure_eq!(f(libc::SYS_dup3, [fd as u64, 100, libc::O_CLOEXEC as u64, 0, 0, 0])?, 100);
-    ensure_eq!(f(libc::SYS_fcntl, [100, libc::F_GETFD as u64, 0, 0, 0, 0])?, libc::FD_CLOEXEC as i64);
-    ensure_eq!(direct(libc::SYS_fcntl, [100, libc::F_GETFD as u64, 0, 0, 0, 0]), libc::FD_CLOEXEC as i64);
-    for _ in 0..3 { count(&mut ran); }
+    ensure_eq!(
+        f(
+            libc::SYS_dup3,
+            [fd as u64, 100, libc::O_CLOEXEC as u64, 0, 0, 0]
+        )?,
+        100
+    );
+    ensure_eq!(
+        f(libc::SYS_fcntl, [100, libc::F_GETFD as u64, 0, 0, 0, 0])?,
+        libc::FD_CLOEXEC as i64
+    );
+    ensure_eq!(
+        direct(libc::SYS_fcntl, [100, libc::F_GETFD as u64, 0, 0, 0, 0]),
+        libc::FD_CLOEXEC as i64
+    );
+    for _ in 0..3 {
+        count(&mut ran);
+    }
     // close: the fds are gone for direct calls too.
     for c in [d1 as u64, 100, fd as u64] {
         ensure_eq!(f(libc::SYS_close, [c, 0, 0, 0, 0, 0])?, 0);
-        ensure_eq!(direct(libc::SYS_fcntl, [c, libc::F_GETFD as u64, 0, 0, 0, 0]), -(libc::EBADF as i64));
+        ensure_eq!(
+            direct(libc::SYS_fcntl, [c, libc::F_GETFD as u64, 0, 0, 0, 0]),
+            -(libc::EBADF as i64)
+        );
     }
     count(&mut ran);
     // unlinkat, then gone.
-    ensure_eq!(f(libc::SYS_unlinkat, [libc::AT_FDCWD as u64, file.as_ptr() as u64, 0, 0, 0, 0])?, 0);
-    ensure!(!std::path::Path::new("/tmp/flexsc-table/file").exists(), "unlinkat had no effect");
+    ensure_eq!(
+        f(
+            libc::SYS_unlinkat,
+            [libc::AT_FDCWD as u64, file.as_ptr() as u64, 0, 0, 0, 0]
+        )?,
+        0
+    );
+    ensure!(
+        !std::path::Path::new("/tmp/flexsc-table/file").exists(),
+        "unlinkat had no effect"
+    );
     count(&mut ran);
     // getcwd and chdir: the caller's cwd changes.
     let mut cwd = [0u8; 256];
     ensure_eq!(f(libc::SYS_chdir, [dir.as_ptr() as u64, 0, 0, 0, 0, 0])?, 0);
-    ensure_eq!(std::env::current_dir().unwrap(), std::path::PathBuf::from("/tmp/flexsc-table"));
+    ensure_eq!(
+        std::env::current_dir().unwrap(),
+        std::path::PathBuf::from("/tmp/flexsc-table")
+    );
     let n = f(libc::SYS_getcwd, [cwd.as_mut_ptr() as u64, 256, 0, 0, 0, 0])?;
     ensure_eq!(&cwd[..(n as usize - 1)], b"/tmp/flexsc-table");
-    ensure_eq!(direct(libc::SYS_chdir, [b"/\0".as_ptr() as u64, 0, 0, 0, 0, 0]), 0);
-    ensure_eq!(f(libc::SYS_unlinkat, [libc::AT_FDCWD as u64, dir.as_ptr() as u64, libc::AT_REMOVEDIR as u64, 0, 0, 0])?, 0);
-    count(&mut ran); count(&mut ran); count(&mut ran);
+    ensure_eq!(
+        direct(libc::SYS_chdir, [b"/\0".as_ptr() as u64, 0, 0, 0, 0, 0]),
+        0
+    );
+    ensure_eq!(
+        f(
+            libc::SYS_unlinkat,
+            [
+                libc::AT_FDCWD as u64,
+                dir.as_ptr() as u64,
+                libc::AT_REMOVEDIR as u64,
+                0,
+                0,
+                0
+            ]
+        )?,
+        0
+    );
+    count(&mut ran);
+    count(&mut ran);
+    count(&mut ran);
     // pipe2, then write through FlexSC and read directly.
     let mut p = [0i32; 2];
-    ensure_eq!(f(libc::SYS_pipe2, [p.as_mut_ptr() as u64, libc::O_CLOEXEC as u64, 0, 0, 0, 0])?, 0);
-    ensure_eq!(f(libc::SYS_write, [p[1] as u64, b"xyz".as_ptr() as u64, 3, 0, 0, 0])?, 3);
+    ensure_eq!(
+        f(
+            libc::SYS_pipe2,
+            [p.as_mut_ptr() as u64, libc::O_CLOEXEC as u64, 0, 0, 0, 0]
+        )?,
+        0
+    );
+    ensure_eq!(
+        f(
+            libc::SYS_write,
+            [p[1] as u64, b"xyz".as_ptr() as u64, 3, 0, 0, 0]
+        )?,
+        3
+    );
     let mut pr = [0u8; 3];
-    ensure_eq!(direct(libc::SYS_read, [p[0] as u64, pr.as_mut_ptr() as u64, 3, 0, 0, 0]), 3);
+    ensure_eq!(
+        direct(
+            libc::SYS_read,
+            [p[0] as u64, pr.as_mut_ptr() as u64, 3, 0, 0, 0]
+        ),
+        3
+    );
     ensure_eq!(&pr, b"xyz");
     count(&mut ran);
     // socketpair, sendto, recvfrom.
     let mut sv = [0i32; 2];
-    ensure_eq!(f(libc::SYS_socketpair, [libc::AF_UNIX as u64, libc::SOCK_STREAM as u64, 0, sv.as_mut_ptr() as u64, 0, 0])?, 0);
-    ensure_eq!(f(libc::SYS_sendto, [sv[0] as u64, b"ping".as_ptr() as u64, 4, 0, 0, 0])?, 4);
+    ensure_eq!(
+        f(
+            libc::SYS_socketpair,
+            [
+                libc::AF_UNIX as u64,
+                libc::SOCK_STREAM as u64,
+                0,
+                sv.as_mut_ptr() as u64,
+                0,
+                0
+            ]
+        )?,
+        0
+    );
+    ensure_eq!(
+        f(
+            libc::SYS_sendto,
+            [sv[0] as u64, b"ping".as_ptr() as u64, 4, 0, 0, 0]
+        )?,
+        4
+    );
     let mut rv = [0u8; 4];
-    ensure_eq!(f(libc::SYS_recvfrom, [sv[1] as u64, rv.as_mut_ptr() as u64, 4, 0, 0, 0])?, 4);
+    ensure_eq!(
+        f(
+            libc::SYS_recvfrom,
+            [sv[1] as u64, rv.as_mut_ptr() as u64, 4, 0, 0, 0]
+        )?,
+        4
+    );
     ensure_eq!(&rv, b"ping");
-    for _ in 0..3 { count(&mut ran); }
+    for _ in 0..3 {
+        count(&mut ran);
+    }
     // mmap: the mapping is in the caller's address space; mprotect; munmap.
-    let addr = f(libc::SYS_mmap, [0, 8192, (libc::PROT_READ | libc::PROT_WRITE) as u64, (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64, u64::MAX, 0])?;
+    let addr = f(
+        libc::SYS_mmap,
+        [
+            0,
+            8192,
+            (libc::PROT_READ | libc::PROT_WRITE) as u64,
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+            u64::MAX,
+            0,
+        ],
+    )?;
     ensure!(addr > 0, "mmap: {addr}");
     // SAFETY: Mapped read-write just above.
     unsafe { *(addr as *mut u64) = 42 };
-    ensure_eq!(f(libc::SYS_mprotect, [addr as u64, 4096, libc::PROT_READ as u64, 0, 0, 0])?, 0);
+    ensure_eq!(
+        f(
+            libc::SYS_mprotect,
+            [addr as u64, 4096, libc::PROT_READ as u64, 0, 0, 0]
+        )?,
+        0
+    );
     // SAFETY: Still mapped, now read-only.
     ensure_eq!(unsafe { *(addr as *const u64) }, 42);
     ensure_eq!(f(libc::SYS_munmap, [addr as u64, 8192, 0, 0, 0, 0])?, 0);
-    ensure_eq!(direct(libc::SYS_msync, [addr as u64, 4096, libc::MS_ASYNC as u64, 0, 0, 0]), -(libc::ENOMEM as i64));
-    for _ in 0..3 { count(&mut ran); }
+    ensure_eq!(
+        direct(
+            libc::SYS_msync,
+            [addr as u64, 4096, libc::MS_ASYNC as u64, 0, 0, 0]
+        ),
+        -(libc::ENOMEM as i64)
+    );
+    for _ in 0..3 {
+        count(&mut ran);
+    }
     // nanosleep.
-    let ts = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
-    ensure_eq!(f(libc::SYS_nanosleep, [&ts as *const _ as u64, 0, 0, 0, 0, 0])?, 0);
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    ensure_eq!(
+        f(libc::SYS_nanosleep, [&ts as *const _ as u64, 0, 0, 0, 0, 0])?,
+        0
+    );
     count(&mut ran);
     // futex wake on a word nobody waits for: 0 woken, as directly.
     let word = 0u32;
-    same!(libc::SYS_futex, [&word as *const _ as u64, libc::FUTEX_WAKE as u64, 1, 0, 0, 0]);
+    same!(
+        libc::SYS_futex,
+        [
+            &word as *const _ as u64,
+            libc::FUTEX_WAKE as u64,
+            1,
+            0,
+            0,
+            0
+        ]
+    );
     count(&mut ran);
     // Bad arguments fail alike.
     same!(libc::SYS_read, [9999, 0, 0, 0, 0, 0]);
@@ -187,17 +464,49 @@ pub fn fd_interop() -> TestResult {
     std::fs::write("/tmp/flexsc-interop", b"direct data").map_err(|e| e.to_string())?;
     let path = cstr("/tmp/flexsc-interop");
     // Open through FlexSC, read directly.
-    let fd = r.call(libc::SYS_openat, [libc::AT_FDCWD as u64, path.as_ptr() as u64, libc::O_RDONLY as u64, 0, 0, 0])?;
+    let fd = r.call(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as u64,
+            path.as_ptr() as u64,
+            libc::O_RDONLY as u64,
+            0,
+            0,
+            0,
+        ],
+    )?;
     ensure!(fd >= 0, "openat: {fd}");
     let mut b = [0u8; 11];
-    ensure_eq!(direct(libc::SYS_read, [fd as u64, b.as_mut_ptr() as u64, 11, 0, 0, 0]), 11);
+    ensure_eq!(
+        direct(
+            libc::SYS_read,
+            [fd as u64, b.as_mut_ptr() as u64, 11, 0, 0, 0]
+        ),
+        11
+    );
     ensure_eq!(&b, b"direct data");
     ensure_eq!(direct(libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0]), 0);
     // Open directly, read through FlexSC.
-    let fd = direct(libc::SYS_openat, [libc::AT_FDCWD as u64, path.as_ptr() as u64, libc::O_RDONLY as u64, 0, 0, 0]);
+    let fd = direct(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as u64,
+            path.as_ptr() as u64,
+            libc::O_RDONLY as u64,
+            0,
+            0,
+            0,
+        ],
+    );
     ensure!(fd >= 0, "openat: {fd}");
     let mut b = [0u8; 11];
-    ensure_eq!(r.call(libc::SYS_read, [fd as u64, b.as_mut_ptr() as u64, 11, 0, 0, 0])?, 11);
+    ensure_eq!(
+        r.call(
+            libc::SYS_read,
+            [fd as u64, b.as_mut_ptr() as u64, 11, 0, 0, 0]
+        )?,
+        11
+    );
     ensure_eq!(&b, b"direct data");
     ensure_eq!(r.call(libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0])?, 0);
     Ok(())
@@ -211,17 +520,33 @@ pub fn blocked_read_does_not_block_others() -> TestResult {
     // SAFETY: Plain call.
     ensure_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
     let mut buf = [0u8; 8];
-    r.submit(0, libc::SYS_read, [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0]);
+    r.submit(
+        0,
+        libc::SYS_read,
+        [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0],
+    );
     std::thread::sleep(Duration::from_millis(50));
-    ensure_eq!(r.status(0).load(std::sync::atomic::Ordering::SeqCst), flexsc::abi::BUSY);
+    ensure_eq!(
+        r.status(0).load(std::sync::atomic::Ordering::SeqCst),
+        flexsc::abi::BUSY
+    );
     // SAFETY: Plain call.
     let pid = unsafe { libc::getpid() } as i64;
     for i in 0..1000 {
         let slot = 1 + (i % 63) as u32;
         ensure_eq!(r.call_at(slot, libc::SYS_getpid, [0; 6])?, pid);
     }
-    ensure_eq!(r.status(0).load(std::sync::atomic::Ordering::SeqCst), flexsc::abi::BUSY);
-    ensure_eq!(direct(libc::SYS_write, [p[1] as u64, b"wake".as_ptr() as u64, 4, 0, 0, 0]), 4);
+    ensure_eq!(
+        r.status(0).load(std::sync::atomic::Ordering::SeqCst),
+        flexsc::abi::BUSY
+    );
+    ensure_eq!(
+        direct(
+            libc::SYS_write,
+            [p[1] as u64, b"wake".as_ptr() as u64, 4, 0, 0, 0]
+        ),
+        4
+    );
     ensure_eq!(r.wait_done(0, Duration::from_secs(10))?, 4);
     ensure_eq!(&buf[..4], b"wake");
     Ok(())
@@ -238,20 +563,57 @@ pub fn many_blocked_calls() -> TestResult {
     }
     let mut bufs = [[0u8; 4]; 4];
     for (i, p) in pipes.iter().enumerate() {
-        r.submit(i as u32, libc::SYS_read, [p[0] as u64, bufs[i].as_mut_ptr() as u64, 4, 0, 0, 0]);
+        r.submit(
+            i as u32,
+            libc::SYS_read,
+            [p[0] as u64, bufs[i].as_mut_ptr() as u64, 4, 0, 0, 0],
+        );
     }
-    let ts = libc::timespec { tv_sec: 0, tv_nsec: 300_000_000 };
-    r.submit(4, libc::SYS_nanosleep, [&ts as *const _ as u64, 0, 0, 0, 0, 0]);
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 300_000_000,
+    };
+    r.submit(
+        4,
+        libc::SYS_nanosleep,
+        [&ts as *const _ as u64, 0, 0, 0, 0, 0],
+    );
     let futex_word = 0u32;
-    let fts = libc::timespec { tv_sec: 0, tv_nsec: 200_000_000 };
-    r.submit(5, libc::SYS_futex, [&futex_word as *const _ as u64, libc::FUTEX_WAIT as u64, 0, &fts as *const _ as u64, 0, 0]);
+    let fts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 200_000_000,
+    };
+    r.submit(
+        5,
+        libc::SYS_futex,
+        [
+            &futex_word as *const _ as u64,
+            libc::FUTEX_WAIT as u64,
+            0,
+            &fts as *const _ as u64,
+            0,
+            0,
+        ],
+    );
     for i in 0..200 {
-        ensure!(r.call_at(8 + (i % 8), libc::SYS_getppid, [0; 6])? > 0, "getppid");
+        ensure!(
+            r.call_at(8 + (i % 8), libc::SYS_getppid, [0; 6])? > 0,
+            "getppid"
+        );
     }
-    ensure_eq!(r.wait_done(5, Duration::from_secs(5))?, -(libc::ETIMEDOUT as i64));
+    ensure_eq!(
+        r.wait_done(5, Duration::from_secs(5))?,
+        -(libc::ETIMEDOUT as i64)
+    );
     ensure_eq!(r.wait_done(4, Duration::from_secs(5))?, 0);
     for (i, p) in pipes.iter().enumerate() {
-        ensure_eq!(direct(libc::SYS_write, [p[1] as u64, b"abcd".as_ptr() as u64, 4, 0, 0, 0]), 4);
+        ensure_eq!(
+            direct(
+                libc::SYS_write,
+                [p[1] as u64, b"abcd".as_ptr() as u64, 4, 0, 0, 0]
+            ),
+            4
+        );
         ensure_eq!(r.wait_done(i as u32, Duration::from_secs(5))?, 4);
     }
     Ok(())
@@ -260,36 +622,86 @@ pub fn many_blocked_calls() -> TestResult {
 pub fn refused_and_unknown() -> TestResult {
     let r = registered(8)?;
     let refused0 = stat("calls_refused");
-    for nr in [libc::SYS_exit, libc::SYS_exit_group, libc::SYS_fork, libc::SYS_vfork,
-               libc::SYS_clone, libc::SYS_clone3, libc::SYS_execve, libc::SYS_execveat,
-               libc::SYS_rt_sigreturn, libc::SYS_rt_sigprocmask, libc::SYS_rt_sigsuspend,
-               libc::SYS_sigaltstack, libc::SYS_set_tid_address, libc::SYS_arch_prctl,
-               libc::SYS_seccomp, libc::SYS_unshare, libc::SYS_setuid, libc::SYS_prctl,
-               463, 464, 465] {
-        ensure!(r.call(nr, [0; 6])? == ENOSYS, "syscall {nr} was not refused");
+    for nr in [
+        libc::SYS_exit,
+        libc::SYS_exit_group,
+        libc::SYS_fork,
+        libc::SYS_vfork,
+        libc::SYS_clone,
+        libc::SYS_clone3,
+        libc::SYS_execve,
+        libc::SYS_execveat,
+        libc::SYS_rt_sigreturn,
+        libc::SYS_rt_sigprocmask,
+        libc::SYS_rt_sigsuspend,
+        libc::SYS_sigaltstack,
+        libc::SYS_set_tid_address,
+        libc::SYS_arch_prctl,
+        libc::SYS_seccomp,
+        libc::SYS_unshare,
+        libc::SYS_setuid,
+        libc::SYS_prctl,
+        463,
+        464,
+        465,
+    ] {
+        ensure!(
+            r.call(nr, [0; 6])? == ENOSYS,
+            "syscall {nr} was not refused"
+        );
     }
     for nr in [466i64, 511, 512, 547, 1000, 0x4000_0000, u32::MAX as i64] {
-        ensure!(r.call(nr, [0; 6])? == ENOSYS, "syscall {nr} did not give ENOSYS");
+        ensure!(
+            r.call(nr, [0; 6])? == ENOSYS,
+            "syscall {nr} did not give ENOSYS"
+        );
     }
     ensure!(
-        eventually(Duration::from_secs(2), || stat("calls_refused") >= refused0 + 25),
-        "calls_refused did not count: {} -> {}", refused0, stat("calls_refused")
+        eventually(Duration::from_secs(2), || stat("calls_refused")
+            >= refused0 + 25),
+        "calls_refused did not count: {} -> {}",
+        refused0,
+        stat("calls_refused")
     );
     // Still alive and well.
     // SAFETY: Plain call.
-    ensure_eq!(r.call(libc::SYS_getpid, [0; 6])?, unsafe { libc::getpid() } as i64);
+    ensure_eq!(r.call(libc::SYS_getpid, [0; 6])?, unsafe { libc::getpid() }
+        as i64);
     Ok(())
 }
 
 /// Installs a filter that makes `nr` fail with `errno`.
 fn seccomp_errno(nr: i64, errno: u32, tsync: bool) -> Result<(), String> {
     let filter = [
-        libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 }, // ld [nr]
-        libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: nr as u32 }, // jeq nr
-        libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x0005_0000 | errno }, // ret ERRNO
-        libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }, // ret ALLOW
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }, // ld [nr]
+        libc::sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: 1,
+            k: nr as u32,
+        }, // jeq nr
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x0005_0000 | errno,
+        }, // ret ERRNO
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x7fff_0000,
+        }, // ret ALLOW
     ];
-    let prog = libc::sock_fprog { len: 4, filter: filter.as_ptr() as *mut _ };
+    let prog = libc::sock_fprog {
+        len: 4,
+        filter: filter.as_ptr() as *mut _,
+    };
     // SAFETY: Plain calls with valid pointers.
     unsafe {
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -306,18 +718,49 @@ fn seccomp_errno(nr: i64, errno: u32, tsync: bool) -> Result<(), String> {
 pub fn seccomp_after_register() -> TestResult {
     let r = registered(8)?;
     let null = cstr("/dev/null");
-    let fd = r.call(libc::SYS_openat, [libc::AT_FDCWD as u64, null.as_ptr() as u64, libc::O_WRONLY as u64, 0, 0, 0])?;
+    let fd = r.call(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as u64,
+            null.as_ptr() as u64,
+            libc::O_WRONLY as u64,
+            0,
+            0,
+            0,
+        ],
+    )?;
     ensure!(fd >= 0, "openat: {fd}");
-    ensure_eq!(r.call(libc::SYS_write, [fd as u64, b"x".as_ptr() as u64, 1, 0, 0, 0])?, 1);
+    ensure_eq!(
+        r.call(
+            libc::SYS_write,
+            [fd as u64, b"x".as_ptr() as u64, 1, 0, 0, 0]
+        )?,
+        1
+    );
     seccomp_errno(libc::SYS_write, libc::EPERM as u32, false)?;
-    ensure_eq!(direct(libc::SYS_write, [fd as u64, b"x".as_ptr() as u64, 1, 0, 0, 0]), -(libc::EPERM as i64));
-    ensure_eq!(r.call(libc::SYS_write, [fd as u64, b"x".as_ptr() as u64, 1, 0, 0, 0])?, -(libc::EPERM as i64));
+    ensure_eq!(
+        direct(
+            libc::SYS_write,
+            [fd as u64, b"x".as_ptr() as u64, 1, 0, 0, 0]
+        ),
+        -(libc::EPERM as i64)
+    );
+    ensure_eq!(
+        r.call(
+            libc::SYS_write,
+            [fd as u64, b"x".as_ptr() as u64, 1, 0, 0, 0]
+        )?,
+        -(libc::EPERM as i64)
+    );
     // Other calls still run.
     ensure_eq!(r.call(libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0])?, 0);
     // A second filter, with TSYNC, stacks.
     seccomp_errno(libc::SYS_getppid, libc::EACCES as u32, true)?;
     ensure_eq!(r.call(libc::SYS_getppid, [0; 6])?, -(libc::EACCES as i64));
-    ensure_eq!(r.call(libc::SYS_write, [1, b"".as_ptr() as u64, 0, 0, 0, 0])?, -(libc::EPERM as i64));
+    ensure_eq!(
+        r.call(libc::SYS_write, [1, b"".as_ptr() as u64, 0, 0, 0, 0])?,
+        -(libc::EPERM as i64)
+    );
     Ok(())
 }
 
@@ -331,12 +774,19 @@ pub fn kill_with_blocked_call() -> TestResult {
     // SAFETY: Plain call.
     ensure_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
     let pid = fork_child(|| {
-        let r = match registered(8) { Ok(r) => r, Err(_) => return 1 };
+        let r = match registered(8) {
+            Ok(r) => r,
+            Err(_) => return 1,
+        };
         let mut p = [0i32; 2];
         // SAFETY: Plain calls.
         unsafe { libc::pipe(p.as_mut_ptr()) };
         let mut buf = [0u8; 8];
-        r.submit(0, libc::SYS_read, [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0]);
+        r.submit(
+            0,
+            libc::SYS_read,
+            [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0],
+        );
         // SAFETY: Plain calls.
         unsafe {
             libc::write(ready[1], b"r".as_ptr().cast(), 1);
@@ -347,16 +797,29 @@ pub fn kill_with_blocked_call() -> TestResult {
     let mut b = [0u8; 1];
     // SAFETY: Plain calls.
     ensure_eq!(unsafe { libc::read(ready[0], b.as_mut_ptr().cast(), 1) }, 1);
-    ensure!(eventually(Duration::from_secs(5), || nthreads(pid) > 1), "no systhreads in the child");
+    ensure!(
+        eventually(Duration::from_secs(5), || nthreads(pid) > 1),
+        "no systhreads in the child"
+    );
     std::thread::sleep(Duration::from_millis(50));
     // SAFETY: Our child.
     ensure_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     let status = wait_child(pid);
-    ensure!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL, "status {status:#x}");
     ensure!(
-        eventually(Duration::from_secs(5), || pins() == pins0 && stat("registrations") == regs0 && stat("systhreads") == sys0),
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+        "status {status:#x}"
+    );
+    ensure!(
+        eventually(Duration::from_secs(5), || pins() == pins0
+            && stat("registrations") == regs0
+            && stat("systhreads") == sys0),
         "leak after SIGKILL: pins {} -> {}, registrations {} -> {}, systhreads {} -> {}",
-        pins0, pins(), regs0, stat("registrations"), sys0, stat("systhreads")
+        pins0,
+        pins(),
+        regs0,
+        stat("registrations"),
+        sys0,
+        stat("systhreads")
     );
     Ok(())
 }
@@ -371,12 +834,24 @@ pub fn exit_with_blocked_call() -> TestResult {
     // SAFETY: Plain call.
     ensure_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
     let mut buf = [0u8; 8];
-    r.submit(0, libc::SYS_read, [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0]);
+    r.submit(
+        0,
+        libc::SYS_read,
+        [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0],
+    );
     std::thread::sleep(Duration::from_millis(50));
     ensure_eq!(raw::exit().ok(), Some(0));
-    ensure_eq!(r.wait_done(0, Duration::from_secs(1))?, -(libc::EINTR as i64));
+    ensure_eq!(
+        r.wait_done(0, Duration::from_secs(1))?,
+        -(libc::EINTR as i64)
+    );
     ensure_eq!(pins(), pins0);
-    ensure!(eventually(Duration::from_secs(5), || nthreads(0) == threads0), "threads left: {} -> {}", threads0, nthreads(0));
+    ensure!(
+        eventually(Duration::from_secs(5), || nthreads(0) == threads0),
+        "threads left: {} -> {}",
+        threads0,
+        nthreads(0)
+    );
     Ok(())
 }
 
@@ -385,12 +860,19 @@ pub fn exec_with_blocked_call() -> TestResult {
     let pins0 = pins();
     let regs0 = stat("registrations");
     let pid = fork_child(|| {
-        let r = match registered(8) { Ok(r) => r, Err(_) => return 1 };
+        let r = match registered(8) {
+            Ok(r) => r,
+            Err(_) => return 1,
+        };
         let mut p = [0i32; 2];
         // SAFETY: Plain calls.
         unsafe { libc::pipe(p.as_mut_ptr()) };
         let mut buf = [0u8; 8];
-        r.submit(0, libc::SYS_read, [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0]);
+        r.submit(
+            0,
+            libc::SYS_read,
+            [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0],
+        );
         std::thread::sleep(Duration::from_millis(50));
         let prog = cstr("/bin/true");
         let argv = [prog.as_ptr(), std::ptr::null()];
@@ -400,10 +882,18 @@ pub fn exec_with_blocked_call() -> TestResult {
         2
     });
     let status = wait_child(pid);
-    ensure!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
     ensure!(
-        eventually(Duration::from_secs(5), || pins() == pins0 && stat("registrations") == regs0),
-        "leak after exec: pins {} -> {}, registrations {} -> {}", pins0, pins(), regs0, stat("registrations")
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status:#x}"
+    );
+    ensure!(
+        eventually(Duration::from_secs(5), || pins() == pins0
+            && stat("registrations") == regs0),
+        "leak after exec: pins {} -> {}, registrations {} -> {}",
+        pins0,
+        pins(),
+        regs0,
+        stat("registrations")
     );
     Ok(())
 }
@@ -414,14 +904,30 @@ pub fn wait_semantics() -> TestResult {
     ensure_eq!(raw::wait(0, None).ok(), Some(0));
     r.submit(0, libc::SYS_getpid, [0; 6]);
     r.submit(1, libc::SYS_getpid, [0; 6]);
-    let t = libc::timespec { tv_sec: 5, tv_nsec: 0 };
-    ensure!(raw::wait(2, Some(&t)).map_err(|e| e.to_string())? >= 2, "wait(2) returned early");
+    let t = libc::timespec {
+        tv_sec: 5,
+        tv_nsec: 0,
+    };
+    ensure!(
+        raw::wait(2, Some(&t)).map_err(|e| e.to_string())? >= 2,
+        "wait(2) returned early"
+    );
     // More than outstanding: times out.
-    let short = libc::timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+    let short = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 50_000_000,
+    };
     let start = std::time::Instant::now();
     ensure_eq!(errno_of(raw::wait(5, Some(&short))), Some(libc::ETIMEDOUT));
-    ensure!(start.elapsed() >= Duration::from_millis(40), "timed out too early: {:?}", start.elapsed());
-    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    ensure!(
+        start.elapsed() >= Duration::from_millis(40),
+        "timed out too early: {:?}",
+        start.elapsed()
+    );
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     ensure_eq!(errno_of(raw::wait(5, Some(&zero))), Some(libc::ETIMEDOUT));
     // A signal interrupts it.
     extern "C" fn on_alarm(_: libc::c_int) {}
@@ -442,10 +948,18 @@ pub fn wait_semantics() -> TestResult {
     killer.join().unwrap();
     // Completion wakes a waiter: a nanosleep finishing later.
     for i in 0..8 {
-        r.status(i).store(flexsc::abi::FREE, std::sync::atomic::Ordering::SeqCst);
+        r.status(i)
+            .store(flexsc::abi::FREE, std::sync::atomic::Ordering::SeqCst);
     }
-    let ts = libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 };
-    r.submit(0, libc::SYS_nanosleep, [&ts as *const _ as u64, 0, 0, 0, 0, 0]);
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    r.submit(
+        0,
+        libc::SYS_nanosleep,
+        [&ts as *const _ as u64, 0, 0, 0, 0, 0],
+    );
     ensure_eq!(raw::wait(1, Some(&t)).ok(), Some(1));
     ensure_eq!(r.wait_done(0, Duration::from_secs(1))?, 0);
     Ok(())
@@ -456,12 +970,17 @@ pub fn idle_sleep_and_wakeup() -> TestResult {
     let region = Region::new(8);
     ensure_eq!(region.with_params(|p| p.idle_us = 1000).ok(), Some(0));
     ensure!(
-        eventually(Duration::from_secs(5), || region.hdr_flags() & flexsc::abi::NEED_WAKEUP != 0),
+        eventually(Duration::from_secs(5), || region.hdr_flags()
+            & flexsc::abi::NEED_WAKEUP
+            != 0),
         "NEED_WAKEUP never set"
     );
     for _ in 0..20 {
         // SAFETY: Plain call.
-        ensure_eq!(region.call(libc::SYS_getpid, [0; 6])?, unsafe { libc::getpid() } as i64);
+        ensure_eq!(
+            region.call(libc::SYS_getpid, [0; 6])?,
+            unsafe { libc::getpid() } as i64
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
@@ -510,9 +1029,15 @@ pub fn many_processes() -> TestResult {
         .collect();
     for pid in pids {
         let status = wait_child(pid);
-        ensure!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child {pid}: status {status:#x}");
+        ensure!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child {pid}: status {status:#x}"
+        );
     }
-    ensure!(eventually(Duration::from_secs(5), || stat("registrations") == regs0), "registrations leaked");
+    ensure!(
+        eventually(Duration::from_secs(5), || stat("registrations") == regs0),
+        "registrations leaked"
+    );
     Ok(())
 }
 
@@ -524,7 +1049,11 @@ pub fn scribble_while_busy() -> TestResult {
     // SAFETY: Plain call.
     ensure_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
     let mut buf = [0u8; 8];
-    r.submit(0, libc::SYS_read, [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0]);
+    r.submit(
+        0,
+        libc::SYS_read,
+        [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0],
+    );
     std::thread::sleep(Duration::from_millis(30));
     // Scribble the BUSY entry: number, arguments, status.
     let base = r.addr() as *mut u64;
@@ -535,13 +1064,29 @@ pub fn scribble_while_busy() -> TestResult {
     r.status(0).store(7, std::sync::atomic::Ordering::SeqCst);
     // Garbage statuses and numbers elsewhere.
     for i in 1..8 {
-        r.status(i).store(0xffff_0000 + i, std::sync::atomic::Ordering::SeqCst);
+        r.status(i)
+            .store(0xffff_0000 + i, std::sync::atomic::Ordering::SeqCst);
     }
     // SAFETY: Plain call.
-    ensure_eq!(r.call_at(9, libc::SYS_getpid, [0; 6])?, unsafe { libc::getpid() } as i64);
+    ensure_eq!(
+        r.call_at(9, libc::SYS_getpid, [0; 6])?,
+        unsafe { libc::getpid() } as i64
+    );
     // The blocked read still completes with its own copy of the arguments.
-    ensure_eq!(direct(libc::SYS_write, [p[1] as u64, b"ok".as_ptr() as u64, 2, 0, 0, 0]), 2);
-    ensure!(eventually(Duration::from_secs(5), || r.status(0).load(std::sync::atomic::Ordering::SeqCst) == flexsc::abi::DONE), "scribbled entry never DONE");
+    ensure_eq!(
+        direct(
+            libc::SYS_write,
+            [p[1] as u64, b"ok".as_ptr() as u64, 2, 0, 0, 0]
+        ),
+        2
+    );
+    ensure!(
+        eventually(Duration::from_secs(5), || r
+            .status(0)
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == flexsc::abi::DONE),
+        "scribbled entry never DONE"
+    );
     ensure_eq!(&buf[..2], b"ok");
     ensure_eq!(raw::exit().ok(), Some(0));
     Ok(())

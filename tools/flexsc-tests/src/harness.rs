@@ -33,7 +33,12 @@ macro_rules! ensure_eq {
         if l != r {
             return Err(format!(
                 "{}:{}: {} == {} failed: {:?} != {:?}",
-                file!(), line!(), stringify!($left), stringify!($right), l, r
+                file!(),
+                line!(),
+                stringify!($left),
+                stringify!($right),
+                l,
+                r
             ));
         }
     }};

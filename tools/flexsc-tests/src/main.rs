@@ -66,7 +66,11 @@ const TESTS: &[Test] = tests![
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     if !flexsc::supported() {
-        println!("# FlexSC ABI {} not found at {}: every test will fail", flexsc::abi::ABI_VERSION, flexsc::ABI_VERSION_PATH);
+        println!(
+            "# FlexSC ABI {} not found at {}: every test will fail",
+            flexsc::abi::ABI_VERSION,
+            flexsc::ABI_VERSION_PATH
+        );
     }
     let failed = harness::run(TESTS, &filter);
     std::process::exit(if failed == 0 { 0 } else { 1 });

@@ -78,13 +78,25 @@ pub fn bad_region_pointer() -> TestResult {
     let region = Region::new(8);
     let addr = region.addr();
     drop(region); // unmapped now
-    let r = register(&Params { region: addr, nentries: 8, ..Default::default() });
+    let r = register(&Params {
+        region: addr,
+        nentries: 8,
+        ..Default::default()
+    });
     ensure_eq!(errno_of(r), Some(libc::EFAULT));
-    let r = register(&Params { region: 0, nentries: 8, ..Default::default() });
+    let r = register(&Params {
+        region: 0,
+        nentries: 8,
+        ..Default::default()
+    });
     ensure_eq!(errno_of(r), Some(libc::EFAULT));
     // A region whose tail is not mapped: 64 entries need two pages.
     let small = Region::new(1);
-    let r = register(&Params { region: small.addr(), nentries: 64, ..Default::default() });
+    let r = register(&Params {
+        region: small.addr(),
+        nentries: 64,
+        ..Default::default()
+    });
     ensure_eq!(errno_of(r), Some(libc::EFAULT));
     base.check()
 }
@@ -93,7 +105,10 @@ pub fn readonly_region() -> TestResult {
     let base = Baseline::take();
     let region = Region::new(8);
     // SAFETY: Our mapping.
-    ensure_eq!(unsafe { libc::mprotect(region.addr() as *mut _, PAGE, libc::PROT_READ) }, 0);
+    ensure_eq!(
+        unsafe { libc::mprotect(region.addr() as *mut _, PAGE, libc::PROT_READ) },
+        0
+    );
     ensure_eq!(errno_of(region.register()), Some(libc::EFAULT));
     base.check()
 }
@@ -101,7 +116,11 @@ pub fn readonly_region() -> TestResult {
 pub fn misaligned_region() -> TestResult {
     let region = Region::new(8);
     for off in [64u64, 8, 1, 2048] {
-        let r = register(&Params { region: region.addr() + off, nentries: 8, ..Default::default() });
+        let r = register(&Params {
+            region: region.addr() + off,
+            nentries: 8,
+            ..Default::default()
+        });
         ensure_eq!(errno_of(r), Some(libc::EINVAL));
     }
     Ok(())
@@ -110,11 +129,23 @@ pub fn misaligned_region() -> TestResult {
 pub fn bad_nentries() -> TestResult {
     let base = Baseline::take();
     let region = Region::new(abi::MAX_ENTRIES);
-    ensure_eq!(errno_of(region.with_params(|p| p.nentries = 0)), Some(libc::EINVAL));
-    ensure_eq!(errno_of(region.with_params(|p| p.nentries = 4096)), Some(libc::EINVAL));
-    ensure_eq!(errno_of(region.with_params(|p| p.nentries = u32::MAX)), Some(libc::EINVAL));
+    ensure_eq!(
+        errno_of(region.with_params(|p| p.nentries = 0)),
+        Some(libc::EINVAL)
+    );
+    ensure_eq!(
+        errno_of(region.with_params(|p| p.nentries = 4096)),
+        Some(libc::EINVAL)
+    );
+    ensure_eq!(
+        errno_of(region.with_params(|p| p.nentries = u32::MAX)),
+        Some(libc::EINVAL)
+    );
     // The largest is fine.
-    ensure_eq!(region.with_params(|p| p.nentries = abi::MAX_ENTRIES).ok(), Some(0));
+    ensure_eq!(
+        region.with_params(|p| p.nentries = abi::MAX_ENTRIES).ok(),
+        Some(0)
+    );
     ensure_eq!(region.hdr_nentries(), abi::MAX_ENTRIES);
     ensure_eq!(raw::exit().ok(), Some(0));
     base.check()
@@ -123,7 +154,10 @@ pub fn bad_nentries() -> TestResult {
 pub fn unknown_flags() -> TestResult {
     let region = Region::new(8);
     for flags in [1u64, 2, 1 << 63] {
-        ensure_eq!(errno_of(region.with_params(|p| p.flags = flags)), Some(libc::EINVAL));
+        ensure_eq!(
+            errno_of(region.with_params(|p| p.flags = flags)),
+            Some(libc::EINVAL)
+        );
     }
     Ok(())
 }
@@ -137,19 +171,28 @@ pub fn size_rules() -> TestResult {
         p: Params,
         extra: [u64; 2],
     }
-    let mut big = Bigger { p: region.params(), extra: [0, 0] };
+    let mut big = Bigger {
+        p: region.params(),
+        extra: [0, 0],
+    };
     let reg = |b: &Bigger, size: usize| {
         // SAFETY: `b` is valid for `size` bytes (at most its size).
         unsafe { raw::register(&b.p, size) }
     };
     // Too small for the first version.
-    ensure_eq!(errno_of(reg(&big, abi::PARAMS_SIZE_VER0 - 1)), Some(libc::EINVAL));
+    ensure_eq!(
+        errno_of(reg(&big, abi::PARAMS_SIZE_VER0 - 1)),
+        Some(libc::EINVAL)
+    );
     ensure_eq!(errno_of(reg(&big, 0)), Some(libc::EINVAL));
     // Bigger than a page.
     ensure_eq!(errno_of(reg(&big, PAGE + 1)), Some(libc::E2BIG));
     // Nonzero bytes beyond the known struct.
     big.extra[1] = 1;
-    ensure_eq!(errno_of(reg(&big, std::mem::size_of::<Bigger>())), Some(libc::E2BIG));
+    ensure_eq!(
+        errno_of(reg(&big, std::mem::size_of::<Bigger>())),
+        Some(libc::E2BIG)
+    );
     // Zero bytes beyond it are fine.
     big.extra[1] = 0;
     ensure_eq!(reg(&big, std::mem::size_of::<Bigger>()).ok(), Some(0));
@@ -229,7 +272,12 @@ pub fn register_exit_register() -> TestResult {
     for _ in 0..20 {
         ensure_eq!(region.register().ok(), Some(0));
         ensure_eq!(stat("registrations"), base.registrations + 1);
-        ensure!(pins() >= base.pins + 2, "region not pinned: {} -> {}", base.pins, pins());
+        ensure!(
+            pins() >= base.pins + 2,
+            "region not pinned: {} -> {}",
+            base.pins,
+            pins()
+        );
         ensure_eq!(region.hdr_nentries(), 64);
         ensure_eq!(raw::exit().ok(), Some(0));
         ensure_eq!(pins(), base.pins);
@@ -266,7 +314,10 @@ pub fn fork_child_unregistered() -> TestResult {
         0
     });
     let status = wait_child(pid);
-    ensure!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child failed: status {status:#x}");
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: status {status:#x}"
+    );
     ensure_eq!(raw::exit().ok(), Some(0));
     base.check()
 }
@@ -302,7 +353,10 @@ pub fn process_exit_unpins() -> TestResult {
         0 // _exit while registered
     });
     let status = wait_child(pid);
-    ensure!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status:#x}"
+    );
     base.check()
 }
 
@@ -312,9 +366,15 @@ pub fn wait_bad_timeout() -> TestResult {
     // SAFETY: Bad pointers the kernel must refuse.
     let r = unsafe { raw::wait_raw(1, 8 as *const libc::timespec) };
     ensure_eq!(errno_of(r), Some(libc::EFAULT));
-    let bad = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000_000 };
+    let bad = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000_000,
+    };
     ensure_eq!(errno_of(raw::wait(1, Some(&bad))), Some(libc::EINVAL));
-    let neg = libc::timespec { tv_sec: -1, tv_nsec: 0 };
+    let neg = libc::timespec {
+        tv_sec: -1,
+        tv_nsec: 0,
+    };
     ensure_eq!(errno_of(raw::wait(1, Some(&neg))), Some(libc::EINVAL));
     ensure_eq!(raw::exit().ok(), Some(0));
     Ok(())

@@ -47,8 +47,16 @@ impl Region {
                 0,
             )
         };
-        assert!(ptr != libc::MAP_FAILED, "mmap: {}", io::Error::last_os_error());
-        Region { ptr: ptr.cast(), len, nentries }
+        assert!(
+            ptr != libc::MAP_FAILED,
+            "mmap: {}",
+            io::Error::last_os_error()
+        );
+        Region {
+            ptr: ptr.cast(),
+            len,
+            nentries,
+        }
     }
 
     pub fn addr(&self) -> u64 {
@@ -57,7 +65,11 @@ impl Region {
 
     /// Parameters registering this region, with every other field 0.
     pub fn params(&self) -> Params {
-        Params { region: self.addr(), nentries: self.nentries, ..Default::default() }
+        Params {
+            region: self.addr(),
+            nentries: self.nentries,
+            ..Default::default()
+        }
     }
 
     /// Registers the region with default parameters.
@@ -194,7 +206,11 @@ pub fn pins() -> i64 {
 
 /// Threads of process `pid` (0: this one), from /proc/<pid>/task.
 pub fn nthreads(pid: i32) -> usize {
-    let dir = if pid == 0 { "/proc/self/task".to_string() } else { format!("/proc/{pid}/task") };
+    let dir = if pid == 0 {
+        "/proc/self/task".to_string()
+    } else {
+        format!("/proc/{pid}/task")
+    };
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
