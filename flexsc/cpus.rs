@@ -25,7 +25,7 @@ pub(crate) fn allowed_cpus(umask: usize, size: usize) -> Result<KVec<u32>> {
     }
 
     // SAFETY: `current` is a valid task for the duration of this syscall.
-    let allowed = unsafe { (*bindings::get_current()).cpus_ptr };
+    let allowed = unsafe { bindings::flexsc_cpus_allowed(bindings::get_current()) };
     // SAFETY: `nr_cpu_ids` is set once during boot, long before any syscall.
     let nr_cpu_ids = unsafe { bindings::nr_cpu_ids }.min(bindings::NR_CPUS);
     let mut cpus = KVec::new();

@@ -12,7 +12,7 @@
 use core::cell::Cell;
 use kernel::bindings;
 
-use crate::thread::{current_raw, RawTask};
+use crate::thread::RawTask;
 
 /// The credentials of the current systhread.
 ///
@@ -30,8 +30,8 @@ pub(crate) struct Creds {
 impl Creds {
     /// Starts with current's credentials.
     pub(crate) fn new() -> Self {
-        // SAFETY: Current is valid; its `cred` does not change under it.
-        let running = unsafe { (*current_raw()).cred };
+        // SAFETY: Always valid; current's `cred` does not change under it.
+        let running = unsafe { bindings::flexsc_current_cred() };
         // INVARIANT: not overridden; current runs with `running`.
         Self {
             saved: Cell::new(core::ptr::null()),
@@ -48,7 +48,7 @@ impl Creds {
     pub(crate) unsafe fn follow(&self, owner: RawTask) {
         // SAFETY: `owner` is valid; only the pointer value is compared, so a
         // racy read is fine (a stale value is caught at the next call).
-        let now = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*owner).real_cred)) };
+        let now = unsafe { bindings::flexsc_real_cred(owner) };
         if now == self.running.get() {
             return;
         }

@@ -31,6 +31,8 @@ const ENTRY_SIZE: usize = core::mem::size_of::<bindings::flexsc_sysentry>();
 kernel::static_assert!(HDR_SIZE == 64);
 kernel::static_assert!(ENTRY_SIZE == 64);
 kernel::static_assert!(offset_of!(bindings::flexsc_sysentry, status) == 0);
+kernel::static_assert!(offset_of!(bindings::flexsc_sysentry, nr) == 4);
+kernel::static_assert!(offset_of!(bindings::flexsc_sysentry, args) == 8);
 kernel::static_assert!(offset_of!(bindings::flexsc_sysentry, ret) == 56);
 
 /// Bytes of a region with `nentries` entries.

@@ -106,13 +106,17 @@ pub(crate) struct Registration {
 /// Reads the current thread's `syspage`.
 fn current_syspage() -> *const Registration {
     // SAFETY: Current is valid; only current writes its own `syspage`.
-    unsafe { (*current_raw()).syspage.cast::<Registration>().cast_const() }
+    unsafe {
+        bindings::flexsc_syspage(current_raw())
+            .cast::<Registration>()
+            .cast_const()
+    }
 }
 
 /// Sets the current thread's `syspage`.
 fn set_current_syspage(reg: *const Registration) {
     // SAFETY: As in `current_syspage`.
-    unsafe { (*current_raw()).syspage = reg.cast_mut().cast() };
+    unsafe { bindings::flexsc_set_syspage(current_raw(), reg.cast_mut().cast()) };
 }
 
 impl Registration {
@@ -266,6 +270,12 @@ impl Registration {
                 thread::interrupt(new.task());
             }
         }
+        if let Role::Standby = role {
+            // Published before it runs, so that a call blocking right after
+            // this finds it. Losing a race to another standby only makes
+            // this one an extra scanner, which retires after a call.
+            arc.slots[slot].publish_standby(thread::raw(new.task()));
+        }
         stats::add(Stat::Systhreads, 1);
         new.start();
         Ok(())
@@ -311,6 +321,21 @@ impl Registration {
             }
         }
         false
+    }
+
+    /// A slot stops scanning (its scanner sleeps, or blocks with nobody to
+    /// take over). When no slot scans, NEED_WAKEUP tells the user so. Never
+    /// sleeps (called from the scheduler hook too).
+    pub(crate) fn slot_sleeps(&self) {
+        if self.nr_sleeping.fetch_add(1, Ordering::SeqCst) + 1 >= self.slots.len() as u32 {
+            self.entries.set_need_wakeup();
+        }
+    }
+
+    /// A slot scans again.
+    pub(crate) fn slot_wakes(&self) {
+        self.nr_sleeping.fetch_sub(1, Ordering::SeqCst);
+        self.entries.clear_need_wakeup();
     }
 
     /// Wakes every systhread that sleeps for want of work.

@@ -173,11 +173,9 @@ pub(crate) fn handle_signals() -> bool {
         return false;
     }
     set_running();
-    // SAFETY: `ksignal` is plain data that `get_signal()` fills in.
-    let mut ksig: bindings::ksignal = unsafe { core::mem::zeroed() };
     // SAFETY: Current is a PF_USER_WORKER: `get_signal()` returns true on a
     // fatal signal instead of exiting on its behalf.
-    unsafe { bindings::get_signal(&mut ksig) }
+    unsafe { bindings::flexsc_get_signal() }
 }
 
 /// Runs current's pending task work, such as the final `fput()` of a file

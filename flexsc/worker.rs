@@ -72,17 +72,32 @@ impl Slot {
         }
     }
 
-    /// Wakes the standby, if any, to take over. Called from the scheduler:
-    /// never sleeps.
-    fn activate_standby(&self) {
+    /// Whether the slot has a standby.
+    pub(crate) fn has_standby(&self) -> bool {
+        !self.standby.load(Ordering::SeqCst).is_null()
+    }
+
+    /// Makes `task` the slot's standby if it has none. Returns `false` if it
+    /// has one.
+    pub(crate) fn publish_standby(&self, task: RawTask) -> bool {
+        self.standby
+            .compare_exchange(null_mut(), task, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Wakes the standby, if any, to take over. Returns `false` if there was
+    /// none. Called from the scheduler: never sleeps.
+    fn activate_standby(&self) -> bool {
         let _rcu = RcuGuard::new();
         let task = self.standby.swap(null_mut(), Ordering::SeqCst);
-        if !task.is_null() {
-            // SAFETY: The task was the standby until the swap above; a task
-            // is freed an RCU grace period after it exits at the earliest,
-            // and we are inside a read-side section.
-            unsafe { thread::wake_up(task) };
+        if task.is_null() {
+            return false;
         }
+        // SAFETY: The task was the standby until the swap above; a task is
+        // freed an RCU grace period after it exits at the earliest, and we
+        // are inside a read-side section.
+        unsafe { thread::wake_up(task) };
+        true
     }
 }
 
@@ -103,6 +118,8 @@ pub(crate) struct Worker {
     in_call: Cell<bool>,
     /// Blocked inside a call (not counted in `nr_running`).
     blocked: Cell<bool>,
+    /// Blocked with no standby to take over: the slot counts as sleeping.
+    parked: Cell<bool>,
     /// A fatal signal arrived: leave.
     dying: Cell<bool>,
     calls: Cell<u64>,
@@ -123,6 +140,7 @@ impl Worker {
             task: Cell::new(null_mut()),
             in_call: Cell::new(false),
             blocked: Cell::new(false),
+            parked: Cell::new(false),
             dying: Cell::new(false),
             calls: Cell::new(0),
             refused: Cell::new(0),
@@ -140,13 +158,13 @@ impl Worker {
         thread::bind_current_to(this.slot().cpu);
         // SAFETY: Current is this worker's thread; the pointer is cleared
         // below, before `this` is dropped.
-        unsafe { (*me).flexsc_worker = (&*this as *const Worker).cast_mut().cast() };
+        unsafe { bindings::flexsc_set_worker(me, (&*this as *const Worker).cast_mut().cast()) };
         let creds = Creds::new();
 
         this.work(&creds);
 
         // SAFETY: As above.
-        unsafe { (*me).flexsc_worker = null_mut() };
+        unsafe { bindings::flexsc_set_worker(me, null_mut()) };
         drop(creds);
         this.flush_stats();
         // After this the registration may unmap the region: nothing below
@@ -164,7 +182,8 @@ impl Worker {
 
     fn work(&self, creds: &Creds) {
         if let Role::Standby = self.role {
-            if !self.stand_by() {
+            // Published by the thread that created this one.
+            if !self.wait_as_standby() {
                 return;
             }
         } else {
@@ -271,15 +290,15 @@ impl Worker {
     /// (`true`: now a scanner, counted in `nr_running`), or until it must
     /// leave (`false`, not counted), also when the slot has a standby.
     fn stand_by(&self) -> bool {
+        self.slot().publish_standby(self.task.get()) && self.wait_as_standby()
+    }
+
+    /// The wait of [`Worker::stand_by`], for a worker already published as
+    /// the slot's standby (or one that lost the race to be: it counts as
+    /// taken over at once).
+    fn wait_as_standby(&self) -> bool {
         let slot = self.slot();
         let me = self.task.get();
-        if slot
-            .standby
-            .compare_exchange(null_mut(), me, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return false;
-        }
         loop {
             thread::prepare_to_sleep();
             if slot.standby.load(Ordering::SeqCst) != me {
@@ -309,7 +328,7 @@ impl Worker {
         thread::set_running();
         slot.nr_running.fetch_add(1, Ordering::SeqCst);
         // Keep a standby behind this one, if the pool allows.
-        if slot.standby.load(Ordering::SeqCst).is_null() && !self.reg.stop.load(Ordering::SeqCst) {
+        if !slot.has_standby() && !self.reg.stop.load(Ordering::SeqCst) {
             let _ = Registration::spawn_worker(&self.reg, self.slot, Role::Standby);
         }
         true
@@ -319,18 +338,14 @@ impl Worker {
     fn sleep_idle(&self) {
         let reg = &*self.reg;
         let gen = reg.wake_gen();
-        let sleeping = reg.nr_sleeping.fetch_add(1, Ordering::SeqCst) + 1;
-        if sleeping >= reg.slots.len() as u32 {
-            reg.entries.set_need_wakeup();
-        }
+        reg.slot_sleeps();
         // A submission the user made before it could see NEED_WAKEUP is
         // seen by this rescan; one made after is followed by flexsc_wait().
         fence(Ordering::SeqCst);
         if !reg.entries.any_submitted() && !reg.stop.load(Ordering::SeqCst) && reg.sleep_idle(gen) {
             let _ = self.should_leave();
         }
-        reg.nr_sleeping.fetch_sub(1, Ordering::SeqCst);
-        reg.entries.clear_need_wakeup();
+        reg.slot_wakes();
     }
 
     fn flush_stats(&self) {
@@ -350,7 +365,7 @@ impl Worker {
     pub(crate) unsafe fn sched_sleeping(tsk: RawTask) {
         // SAFETY: Per the function's contract; the worker is used by its own
         // thread only, which is here.
-        let w = unsafe { &*(*tsk).flexsc_worker.cast::<Worker>() };
+        let w = unsafe { &*bindings::flexsc_worker(tsk).cast::<Worker>() };
         if !w.in_call.get() || w.blocked.get() {
             return;
         }
@@ -358,8 +373,12 @@ impl Worker {
         let slot = w.slot();
         if slot.nr_running.fetch_sub(1, Ordering::SeqCst) == 1
             && !w.reg.stop.load(Ordering::Relaxed)
+            && !slot.activate_standby()
         {
-            slot.activate_standby();
+            // Nobody scans for this slot until the call returns: count it as
+            // sleeping, so that NEED_WAKEUP tells the user when no slot scans.
+            w.parked.set(true);
+            w.reg.slot_sleeps();
         }
     }
 
@@ -370,10 +389,13 @@ impl Worker {
     /// As for [`Worker::sched_sleeping`].
     pub(crate) unsafe fn sched_running(tsk: RawTask) {
         // SAFETY: As in `sched_sleeping`.
-        let w = unsafe { &*(*tsk).flexsc_worker.cast::<Worker>() };
+        let w = unsafe { &*bindings::flexsc_worker(tsk).cast::<Worker>() };
         if w.blocked.get() {
             w.blocked.set(false);
             w.slot().nr_running.fetch_add(1, Ordering::SeqCst);
+            if w.parked.replace(false) {
+                w.reg.slot_wakes();
+            }
         }
     }
 }

@@ -84,6 +84,10 @@ if grep -nE "$splat" "$console" >"$logdir/splats.txt"; then
 	fail=1
 fi
 
+# The serial port ends lines with \r\n.
+tr -d '\r' <"$tap" >"$tap.tmp" && mv "$tap.tmp" "$tap"
+tr -d '\r' <"$console" >"$console.tmp" && mv "$console.tmp" "$console"
+
 job_rc=$(sed -n 's/^flexsc-job-exit \([0-9]*\).*/\1/p' "$tap" | tail -1)
 if [ -z "$job_rc" ]; then
 	echo "FAIL: the job did not finish (no exit line); last console lines:" >&2

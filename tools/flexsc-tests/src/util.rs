@@ -195,6 +195,8 @@ pub fn stat(name: &str) -> u64 {
 /// Pages pinned right now, system-wide: FOLL_PIN acquisitions minus
 /// releases in /proc/vmstat.
 pub fn pins() -> i64 {
+    // The counters are per CPU, folded into /proc/vmstat lazily: fold them.
+    std::fs::write("/proc/sys/vm/stat_refresh", "1").expect("/proc/sys/vm/stat_refresh");
     let text = std::fs::read_to_string("/proc/vmstat").unwrap();
     let get = |key: &str| -> i64 {
         text.lines()
