@@ -119,6 +119,7 @@ initramfs: userspace
 # Running.
 host-test: tree
 	$(CARGO) test --locked --workspace
+	@scripts/test-check-vm-logs.sh
 
 vm-test: kernel initramfs
 	@scripts/run-vm.sh --kernel $(BZIMAGE) --initrd $(INITRAMFS) --job tests \

@@ -67,52 +67,8 @@ qrc=$?
 sleep 0.3
 kill $tpid 2>/dev/null
 wait $tpid 2>/dev/null
-set -e
 elapsed=$(( $(date +%s) - start ))
 
-fail=0
-if [ $qrc = 124 ] || [ $qrc = 137 ]; then
-	echo "FAIL: the VM ran past ${timeout}s and was killed" >&2
-	fail=1
-fi
-
-# Any kernel report fails the run, whatever the job printed.
-splat='BUG:|WARNING:|Oops|Call Trace|lockdep|possible circular|possible recursive|KASAN|UBSAN|suspected memory leak|general protection fault|Kernel panic|kernel BUG|INFO: task .* blocked|soft lockup|hard LOCKUP|RCU stall|rcu_.*detected stall'
-if grep -nE "$splat" "$console" >"$logdir/splats.txt"; then
-	echo "FAIL: the kernel log has reports ($console):" >&2
-	head -40 "$logdir/splats.txt" >&2
-	fail=1
-fi
-
-# The serial port ends lines with \r\n.
-tr -d '\r' <"$tap" >"$tap.tmp" && mv "$tap.tmp" "$tap"
-tr -d '\r' <"$console" >"$console.tmp" && mv "$console.tmp" "$console"
-
-job_rc=$(sed -n 's/^flexsc-job-exit \([0-9]*\).*/\1/p' "$tap" | tail -1)
-if [ -z "$job_rc" ]; then
-	echo "FAIL: the job did not finish (no exit line); last console lines:" >&2
-	tail -20 "$console" >&2
-	fail=1
-elif [ "$job_rc" != 0 ]; then
-	echo "FAIL: the job exited with status $job_rc" >&2
-	fail=1
-fi
-
-if [ "$job" = tests ]; then
-	plan=$(grep -m1 -E '^1\.\.[0-9]+$' "$tap" | cut -d. -f3 || true)
-	passed=$(grep -cE '^ok [0-9]+' "$tap" || true)
-	failed=$(grep -cE '^not ok [0-9]+' "$tap" || true)
-	if [ -z "$plan" ]; then
-		echo "FAIL: no TAP plan in $tap" >&2
-		fail=1
-	else
-		[ "$failed" = 0 ] || { echo "FAIL: $failed test(s) not ok:" >&2; grep -E '^not ok' "$tap" >&2; fail=1; }
-		if [ $((passed + failed)) != "$plan" ]; then
-			echo "FAIL: planned $plan tests, saw $((passed + failed)) results" >&2
-			fail=1
-		fi
-	fi
-	echo "in-VM suite: plan ${plan:-missing}, ${elapsed}s under $accel (logs: $logdir)"
-	echo "flexsc-vm: $passed passed, $failed failed"
-fi
-exit $fail
+echo ">> the VM ran ${elapsed}s under $accel; logs in $logdir"
+exec "$(dirname "$0")/check-vm-logs.sh" --job "$job" --tap "$tap" --console "$console" \
+	--qemu-rc "$qrc" --timeout "$timeout" --splats "$logdir/splats.txt"

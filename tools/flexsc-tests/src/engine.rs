@@ -874,8 +874,16 @@ pub fn exec_with_blocked_call() -> TestResult {
             [p[0] as u64, buf.as_mut_ptr() as u64, 8, 0, 0, 0],
         );
         std::thread::sleep(Duration::from_millis(50));
-        let prog = cstr("/bin/true");
-        let argv = [prog.as_ptr(), std::ptr::null()];
+        // The new image counts its own threads: one, no systhread left.
+        let prog = cstr("/bin/sh");
+        let arg1 = cstr("-c");
+        let arg2 = cstr("exit $(ls /proc/$$/task | wc -l)");
+        let argv = [
+            prog.as_ptr(),
+            arg1.as_ptr(),
+            arg2.as_ptr(),
+            std::ptr::null(),
+        ];
         let envp = [std::ptr::null::<libc::c_char>()];
         // SAFETY: Valid, null-terminated vectors.
         unsafe { libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
@@ -883,8 +891,8 @@ pub fn exec_with_blocked_call() -> TestResult {
     });
     let status = wait_child(pid);
     ensure!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child status {status:#x}"
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1,
+        "after exec: status {status:#x} (exit code = threads of the new image, want 1)"
     );
     ensure!(
         eventually(Duration::from_secs(5), || pins() == pins0
@@ -1089,5 +1097,137 @@ pub fn scribble_while_busy() -> TestResult {
     );
     ensure_eq!(&buf[..2], b"ok");
     ensure_eq!(raw::exit().ok(), Some(0));
+    Ok(())
+}
+
+/// A seccomp KILL verdict for an entry kills the process with SIGSYS, as
+/// the direct call would, and leaves nothing behind.
+pub fn seccomp_kill() -> TestResult {
+    let regs0 = stat("registrations");
+    let sys0 = stat("systhreads");
+    let pid = fork_child(|| {
+        let Ok(r) = registered(8) else { return 1 };
+        let filter = [
+            libc::sock_filter {
+                code: 0x20,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+            libc::sock_filter {
+                code: 0x15,
+                jt: 0,
+                jf: 1,
+                k: libc::SYS_getppid as u32,
+            },
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0x8000_0000,
+            }, // KILL_PROCESS
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0x7fff_0000,
+            },
+        ];
+        let prog = libc::sock_fprog {
+            len: 4,
+            filter: filter.as_ptr() as *mut _,
+        };
+        // SAFETY: Valid pointers.
+        unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            if libc::syscall(libc::SYS_seccomp, 1, 0, &prog) != 0 {
+                return 2;
+            }
+        }
+        let _ = r.call(libc::SYS_getppid, [0; 6]);
+        3 // not killed
+    });
+    let status = wait_child(pid);
+    ensure!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS,
+        "want death by SIGSYS, got status {status:#x}"
+    );
+    ensure!(
+        eventually(Duration::from_secs(5), || stat("registrations") == regs0
+            && stat("systhreads") == sys0),
+        "leak after the kill: registrations {} -> {}, systhreads {} -> {}",
+        regs0,
+        stat("registrations"),
+        sys0,
+        stat("systhreads")
+    );
+    Ok(())
+}
+
+/// The counters of /sys/kernel/flexsc/ follow what happens.
+pub fn counters() -> TestResult {
+    let regs0 = stat("registrations");
+    let sys0 = stat("systhreads");
+    let pages0 = stat("pinned_pages");
+    let calls0 = stat("calls_run");
+    let r = registered(100)?; // 64 + 6400 bytes: two pages
+    ensure_eq!(stat("registrations"), regs0 + 1);
+    ensure_eq!(stat("pinned_pages"), pages0 + 2);
+    ensure!(
+        stat("systhreads") >= sys0 + 2,
+        "systhreads {} -> {}",
+        sys0,
+        stat("systhreads")
+    );
+    for i in 0..200 {
+        r.call_at(i % 100, libc::SYS_getpid, [0; 6])?;
+    }
+    raw::exit().map_err(|e| e.to_string())?;
+    ensure!(
+        stat("calls_run") >= calls0 + 200,
+        "calls_run {} -> {}",
+        calls0,
+        stat("calls_run")
+    );
+    ensure_eq!(stat("registrations"), regs0);
+    ensure_eq!(stat("pinned_pages"), pages0);
+    ensure_eq!(stat("systhreads"), sys0);
+    Ok(())
+}
+
+/// The flexsc trace events show each call's path in tracefs.
+pub fn trace_events() -> TestResult {
+    let t = "/sys/kernel/tracing";
+    let w = |f: &str, v: &str| {
+        std::fs::write(format!("{t}/{f}"), v).map_err(|e| format!("{t}/{f}: {e}"))
+    };
+    w("trace", "")?;
+    w("events/flexsc/enable", "1")?;
+    let r = registered(4)?;
+    r.call(libc::SYS_getppid, [0; 6])?;
+    raw::exit().map_err(|e| e.to_string())?;
+    w("events/flexsc/enable", "0")?;
+    let trace = std::fs::read_to_string(format!("{t}/trace")).map_err(|e| e.to_string())?;
+    // SAFETY: Plain call.
+    let tid = unsafe { libc::gettid() };
+    for (event, needle) in [
+        ("flexsc_register", format!("tid={tid} nentries=4")),
+        (
+            "flexsc_dispatch",
+            format!("tid={tid} entry=0 nr={}", libc::SYS_getppid),
+        ),
+        (
+            "flexsc_complete",
+            format!("tid={tid} entry=0 nr={}", libc::SYS_getppid),
+        ),
+        ("flexsc_exit", format!("tid={tid} calls=")),
+    ] {
+        ensure!(
+            trace
+                .lines()
+                .any(|l| l.contains(event) && l.contains(&needle)),
+            "no {event} with '{needle}' in the trace:\n{trace}"
+        );
+    }
     Ok(())
 }

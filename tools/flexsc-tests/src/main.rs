@@ -61,6 +61,9 @@ const TESTS: &[Test] = tests![
     engine::many_threads(60),
     engine::many_processes(60),
     engine::scribble_while_busy,
+    engine::seccomp_kill,
+    engine::counters,
+    engine::trace_events,
 ];
 
 fn main() {
