@@ -1231,3 +1231,49 @@ pub fn trace_events() -> TestResult {
     }
     Ok(())
 }
+
+/// Calls run with the registered thread's credentials as they are at each
+/// call: a raw setresuid() changes only the calling thread, and the next
+/// entries see it (ids and permission checks alike).
+pub fn creds_follow_owner() -> TestResult {
+    std::fs::write("/tmp/flexsc-rootonly", b"secret").map_err(|e| e.to_string())?;
+    // SAFETY: Plain calls.
+    unsafe {
+        libc::chown(c"/tmp/flexsc-rootonly".as_ptr(), 0, 0);
+        libc::chmod(c"/tmp/flexsc-rootonly".as_ptr(), 0o600);
+    }
+    let r = registered(8)?;
+    let path = cstr("/tmp/flexsc-rootonly");
+    let open = |r: &Region| {
+        r.call(
+            libc::SYS_openat,
+            [
+                libc::AT_FDCWD as u64,
+                path.as_ptr() as u64,
+                libc::O_RDONLY as u64,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    ensure_eq!(r.call(libc::SYS_geteuid, [0; 6])?, 0);
+    let fd = open(&r)?;
+    ensure!(fd >= 0, "root cannot open its file: {fd}");
+    ensure_eq!(direct(libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    // This thread only (no glibc broadcast): euid 1000, saved uid 0.
+    ensure_eq!(
+        direct(libc::SYS_setresuid, [u64::MAX, 1000, u64::MAX, 0, 0, 0]),
+        0
+    );
+    ensure_eq!(r.call(libc::SYS_geteuid, [0; 6])?, 1000);
+    ensure_eq!(open(&r)?, -(libc::EACCES as i64));
+    ensure_eq!(
+        direct(libc::SYS_setresuid, [u64::MAX, 0, u64::MAX, 0, 0, 0]),
+        0
+    );
+    ensure_eq!(r.call(libc::SYS_geteuid, [0; 6])?, 0);
+    let fd = open(&r)?;
+    ensure!(fd >= 0, "root again cannot open its file: {fd}");
+    Ok(())
+}

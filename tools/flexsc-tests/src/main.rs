@@ -64,6 +64,7 @@ const TESTS: &[Test] = tests![
     engine::seccomp_kill,
     engine::counters,
     engine::trace_events,
+    engine::creds_follow_owner,
 ];
 
 fn main() {
