@@ -47,7 +47,7 @@ TARGET := x86_64-unknown-linux-gnu
 STATIC_RUSTFLAGS := -C target-feature=+crt-static
 GUEST_BIN := $(TOP)/target/$(TARGET)/release
 
-.PHONY: help deps tree config kernel userspace initramfs vm-test test host-test \
+.PHONY: help deps tree config kernel headers c-example userspace initramfs vm-test test host-test \
 	check-patches patches shell bench deb clean distclean
 
 help:
@@ -110,9 +110,16 @@ deb: config
 # Userspace and the initramfs.
 userspace: deps
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET) \
-		-p flexsc-tests
+		-p flexsc-tests -p flexsc --bins --examples
 
-initramfs: userspace
+# The uapi headers as users get them, and the C example built against them.
+headers: kernel
+	+@$(KMAKE) -s headers_install INSTALL_HDR_PATH=$(BUILD)/headers
+
+c-example: headers
+	@$(MAKE) -s -C examples/c HEADERS=$(BUILD)/headers/include OUT=$(BUILD)/c-example
+
+initramfs: userspace c-example
 	@scripts/mkinitramfs.sh $(INITRAMFS) $(GUEST_BIN)
 
 # ---------------------------------------------------------------------------

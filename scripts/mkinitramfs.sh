@@ -19,9 +19,14 @@ for applet in $(/bin/busybox --list); do
 done
 for prog in flexsc-tests flexsc-bench; do
 	if [ -f "$bindir/$prog" ]; then
-		install -m 0755 "$bindir/$prog" "$stage/bin/$prog"
+		install -s -m 0755 "$bindir/$prog" "$stage/bin/$prog"
 	fi
 done
+# The crate's example, and the C example (built by the Makefile).
+install -s -m 0755 "$bindir/examples/hello" "$stage/bin/flexsc-hello"
+if [ -f "$BUILD/c-example/flexsc-c-example" ]; then
+	install -m 0755 "$BUILD/c-example/flexsc-c-example" "$stage/bin/flexsc-c-example"
+fi
 
 cat >"$stage/init" <<'INIT'
 #!/bin/sh

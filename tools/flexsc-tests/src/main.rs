@@ -7,6 +7,7 @@
 //! Without FlexSC in the running kernel every test fails: nothing is
 //! skipped silently.
 
+mod api;
 mod engine;
 mod harness;
 mod register;
@@ -65,6 +66,11 @@ const TESTS: &[Test] = tests![
     engine::counters,
     engine::trace_events,
     engine::creds_follow_owner,
+    api::batches_and_tickets,
+    api::owned_buffers,
+    api::drop_unregisters,
+    api::crate_example,
+    api::c_example,
 ];
 
 fn main() {
