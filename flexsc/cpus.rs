@@ -9,7 +9,11 @@ use kernel::{bindings, prelude::*, uaccess::UserSlice};
 const MASK_BYTES: usize = (bindings::NR_CPUS as usize).div_ceil(8);
 
 /// Returns the CPUs of the user mask at `umask` (`size` bytes; all CPUs if
-/// `umask` is 0) that are online and allowed to the calling thread.
+/// `umask` is 0) that are online.
+///
+/// The calling thread's own affinity does not restrict its systhreads: a
+/// thread pinned to one CPU with its systhreads on another is the layout
+/// FlexSC is made for.
 ///
 /// Fails with `EFAULT` if the mask cannot be read and `EINVAL` if no CPU is
 /// left.
@@ -24,8 +28,6 @@ pub(crate) fn allowed_cpus(umask: usize, size: usize) -> Result<KVec<u32>> {
             .read_slice(&mut bytes.as_mut_slice()[..n])?;
     }
 
-    // SAFETY: `current` is a valid task for the duration of this syscall.
-    let allowed = unsafe { bindings::flexsc_cpus_allowed(bindings::get_current()) };
     // SAFETY: `nr_cpu_ids` is set once during boot, long before any syscall.
     let nr_cpu_ids = unsafe { bindings::nr_cpu_ids }.min(bindings::NR_CPUS);
     let mut cpus = KVec::new();
@@ -33,10 +35,8 @@ pub(crate) fn allowed_cpus(umask: usize, size: usize) -> Result<KVec<u32>> {
         if bytes[(cpu / 8) as usize] & (1 << (cpu % 8)) == 0 {
             continue;
         }
-        // SAFETY: `cpu` is below `nr_cpu_ids`; `allowed` is current's CPU mask,
-        // valid while current runs.
-        let usable =
-            unsafe { bindings::cpu_online(cpu) && bindings::cpumask_test_cpu(cpu as i32, allowed) };
+        // SAFETY: `cpu` is below `nr_cpu_ids`.
+        let usable = unsafe { bindings::cpu_online(cpu) };
         if usable {
             cpus.push(cpu, GFP_KERNEL)?;
         }

@@ -38,9 +38,12 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 hostname flexsc
 export PATH=/bin HOME=/root
 
-job=tests
+job=tests benchargs=
 for arg in $(cat /proc/cmdline); do
-	case "$arg" in flexsc.job=*) job=${arg#flexsc.job=} ;; esac
+	case "$arg" in
+	flexsc.job=*) job=${arg#flexsc.job=} ;;
+	flexsc.benchargs=*) benchargs=$(echo "${arg#flexsc.benchargs=}" | tr , ' ') ;;
+	esac
 done
 
 out=/dev/ttyS1
@@ -52,8 +55,15 @@ tests)
 	;;
 bench)
 	if [ -x /bin/flexsc-bench ]; then
-		(cd /out && /bin/flexsc-bench) >$out 2>&1
-		echo "flexsc-job-exit $?" >$out
+		/bin/flexsc-bench $benchargs --out /out >$out 2>&1
+		rc=$?
+		# The results travel to the host over the serial port.
+		for f in /out/*; do
+			echo "flexsc-file $(basename "$f")"
+			base64 "$f"
+			echo "flexsc-file-end"
+		done >$out
+		echo "flexsc-job-exit $rc" >$out
 	else
 		echo "flexsc-bench is not in this initramfs" >$out
 		echo "flexsc-job-exit 1" >$out

@@ -46,6 +46,7 @@ say "booting $(basename "$kernel") under QEMU ($accel, $smp CPUs), job: $job"
 qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp "$smp" -m 1024
 	-kernel "$kernel" -initrd "$initrd" -no-reboot -nodefaults -display none)
 cmdline="console=ttyS0 panic=-1 oops=panic flexsc.job=$job"
+[ -z "${FLEXSC_BENCH_ARGS:-}" ] || cmdline="$cmdline flexsc.benchargs=$FLEXSC_BENCH_ARGS"
 
 if [ "$job" = shell ]; then
 	exec "${qemu[@]}" -serial stdio -append "$cmdline"
@@ -60,7 +61,7 @@ set +e
 timeout --kill-after=10 "$timeout" "${qemu[@]}" \
 	-serial "file:$console" -serial "file:$tap" -append "$cmdline" &
 qpid=$!
-tail -n +1 -f --pid=$qpid "$tap" 2>/dev/null &
+tail -n +1 -f --pid=$qpid "$tap" 2>/dev/null | sed -u '/^flexsc-file /,/^flexsc-file-end/d' &
 tpid=$!
 wait $qpid
 qrc=$?
@@ -70,5 +71,13 @@ wait $tpid 2>/dev/null
 elapsed=$(( $(date +%s) - start ))
 
 echo ">> the VM ran ${elapsed}s under $accel; logs in $logdir"
+# Files the job sent back (base64 between markers).
+rm -rf "$logdir/out"
+mkdir -p "$logdir/out"
+tr -d '\r' <"$tap" | awk -v dir="$logdir/out" '
+	/^flexsc-file-end/ { if (name != "") close(cmd); name = ""; next }
+	/^flexsc-file / { name = $2; cmd = "base64 -d > \"" dir "/" name "\""; next }
+	name != "" { print | cmd }'
+for f in "$logdir"/out/*; do [ -e "$f" ] && echo ">> $f"; done
 exec "$(dirname "$0")/check-vm-logs.sh" --job "$job" --tap "$tap" --console "$console" \
 	--qemu-rc "$qrc" --timeout "$timeout" --splats "$logdir/splats.txt"

@@ -1277,3 +1277,43 @@ pub fn creds_follow_owner() -> TestResult {
     ensure!(fd >= 0, "root again cannot open its file: {fd}");
     Ok(())
 }
+
+/// A caller pinned to CPU 0 may put its systhreads on CPU 1 (the layout
+/// FlexSC is made for), and they run there: getcpu through FlexSC reports
+/// the systhread's CPU.
+pub fn systhreads_on_their_cpu() -> TestResult {
+    // SAFETY: Plain calls on a zeroed set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        ensure_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+    for cpu in [1u32, 0] {
+        let region = Region::new(8);
+        let mask = [1u64 << cpu];
+        let r = region.with_params(|p| {
+            p.cpu_mask = mask.as_ptr() as u64;
+            p.cpu_mask_size = 8;
+            p.nsysthreads = 1;
+        });
+        ensure_eq!(r.ok(), Some(0));
+        let mut got: u32 = u32::MAX;
+        for _ in 0..20 {
+            ensure_eq!(
+                region.call(
+                    libc::SYS_getcpu,
+                    [&mut got as *mut u32 as u64, 0, 0, 0, 0, 0]
+                )?,
+                0
+            );
+            ensure_eq!(got, cpu);
+        }
+        // SAFETY: Plain call.
+        ensure_eq!(unsafe { libc::sched_getcpu() }, 0);
+        raw::exit().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

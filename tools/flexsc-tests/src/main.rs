@@ -66,6 +66,7 @@ const TESTS: &[Test] = tests![
     engine::counters,
     engine::trace_events,
     engine::creds_follow_owner,
+    engine::systhreads_on_their_cpu,
     api::batches_and_tickets,
     api::owned_buffers,
     api::drop_unregisters,
