@@ -8,6 +8,10 @@
 //! registered thread in `flexsc_wait()` and teardown all reach it through
 //! one kernel address, whatever the process later does to its mappings: a
 //! `munmap()` of the region cannot make the kernel touch freed memory.
+//!
+//! Pinned pages count against the process's `RLIMIT_MEMLOCK` (in its mm's
+//! `locked_vm`, unless it has `CAP_IPC_LOCK`), as io_uring's do: a process
+//! cannot pin more memory through FlexSC than it could `mlock()`.
 
 use core::ptr::NonNull;
 use kernel::{bindings, prelude::*};
@@ -20,10 +24,12 @@ use crate::stats::{self, Stat};
 ///
 /// `pages` holds the `pages.len()` pages of the region, each pinned once by
 /// `pin_user_pages_fast()`; `base` is their `vmap()`, `pages.len()` pages
-/// long. Both stay so until `drop`.
+/// long; `mm`'s `locked_vm` counts them and we hold a reference on `mm`
+/// (`mmgrab`). All stay so until `drop`.
 pub(crate) struct PinnedRegion {
     pages: KVec<*mut bindings::page>,
     base: NonNull<u8>,
+    mm: NonNull<bindings::mm_struct>,
 }
 
 // SAFETY: The region is plain memory, reachable from any CPU; all shared
@@ -40,6 +46,7 @@ impl PinnedRegion {
     pub(crate) fn pin(uaddr: usize, len: usize) -> Result<Self> {
         let npages = len.div_ceil(bindings::PAGE_SIZE);
         let mut pages = KVec::from_elem(core::ptr::null_mut(), npages, GFP_KERNEL)?;
+        let locked = LockedVm::account(npages)?;
         // SAFETY: `pages` has room for `npages` pointers; the user range is
         // checked by `pin_user_pages_fast` itself.
         let pinned = unsafe {
@@ -76,8 +83,12 @@ impl PinnedRegion {
             return Err(ENOMEM);
         };
         stats::add(Stat::PinnedPages, npages as u64);
-        // INVARIANT: pinned and mapped above.
-        Ok(Self { pages, base })
+        // INVARIANT: pinned, mapped and accounted above.
+        Ok(Self {
+            pages,
+            base,
+            mm: locked.keep(),
+        })
     }
 
     /// The kernel address of the region's first byte.
@@ -96,5 +107,49 @@ impl Drop for PinnedRegion {
             bindings::unpin_user_pages(self.pages.as_mut_ptr(), npages as _);
         }
         stats::sub(Stat::PinnedPages, npages as u64);
+        drop(LockedVm {
+            mm: self.mm,
+            npages,
+        });
+    }
+}
+
+/// `npages` counted in `mm`'s `locked_vm`, with a reference on `mm`;
+/// undone on drop.
+struct LockedVm {
+    mm: NonNull<bindings::mm_struct>,
+    npages: usize,
+}
+
+impl LockedVm {
+    /// Counts `npages` against current's `RLIMIT_MEMLOCK` (`ENOMEM` past it).
+    fn account(npages: usize) -> Result<Self> {
+        // SAFETY: Current is a user thread in a syscall: its mm is valid.
+        let mm = NonNull::new(unsafe { bindings::flexsc_current_mm() }).ok_or(EFAULT)?;
+        // SAFETY: `mm` is current's; may sleep, as a syscall may.
+        let err = unsafe { bindings::account_locked_vm(mm.as_ptr(), npages as _, true) };
+        if err != 0 {
+            return Err(Error::from_errno(err));
+        }
+        // SAFETY: `mm` is valid; the reference is dropped in `drop`.
+        unsafe { bindings::mmgrab(mm.as_ptr()) };
+        Ok(Self { mm, npages })
+    }
+
+    /// Keeps the accounting (and the reference) for the caller.
+    fn keep(self) -> NonNull<bindings::mm_struct> {
+        let mm = self.mm;
+        core::mem::forget(self);
+        mm
+    }
+}
+
+impl Drop for LockedVm {
+    fn drop(&mut self) {
+        // SAFETY: `mm` is alive (we hold a reference) and counts `npages`.
+        unsafe {
+            bindings::account_locked_vm(self.mm.as_ptr(), self.npages as _, false);
+            bindings::mmdrop(self.mm.as_ptr());
+        }
     }
 }

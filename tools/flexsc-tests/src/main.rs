@@ -47,6 +47,8 @@ const TESTS: &[Test] = tests![
     register::thread_exit_unpins,
     register::process_exit_unpins,
     register::wait_bad_timeout,
+    register::memlock_limit,
+    register::nproc_limit,
     engine::getpid_gettid,
     engine::table,
     engine::fd_interop,

@@ -379,3 +379,82 @@ pub fn wait_bad_timeout() -> TestResult {
     ensure_eq!(raw::exit().ok(), Some(0));
     Ok(())
 }
+
+/// Becomes an unprivileged user (no CAP_IPC_LOCK, no CAP_SYS_RESOURCE)
+/// with `resource` limited to `limit`. This thread only: call it in a
+/// single-threaded child.
+fn unprivileged_with_limit(resource: libc::__rlimit_resource_t, limit: u64) -> bool {
+    let lim = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: Plain call.
+    let limited = unsafe { libc::setrlimit(resource, &lim) } == 0;
+    limited && direct(libc::SYS_setresuid, [1000, 1000, 1000, 0, 0, 0]) == 0
+}
+
+/// Pinned regions count against RLIMIT_MEMLOCK: past it, ENOMEM; the
+/// pages come back when the registration ends.
+pub fn memlock_limit() -> TestResult {
+    let base = Baseline::take();
+    let pid = fork_child(|| {
+        if !unprivileged_with_limit(libc::RLIMIT_MEMLOCK, 4096) {
+            return 10;
+        }
+        let big = Region::new(100); // two pages
+        if errno_of(big.register()) != Some(libc::ENOMEM) {
+            return 1;
+        }
+        let small = Region::new(8); // one page
+        if small.register().ok() != Some(0) {
+            return 2;
+        }
+        // Another thread's page would go over the limit.
+        let other = std::thread::spawn(|| errno_of(Region::new(8).register()))
+            .join()
+            .unwrap();
+        if other != Some(libc::ENOMEM) {
+            return 3;
+        }
+        if raw::exit().ok() != Some(0) {
+            return 4;
+        }
+        // Unregistering gave the page back.
+        if small.register().ok() != Some(0) || raw::exit().ok() != Some(0) {
+            return 5;
+        }
+        0
+    });
+    let status = wait_child(pid);
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed at step {}",
+        libc::WEXITSTATUS(status)
+    );
+    base.check()
+}
+
+/// Systhreads are threads of the process and count against RLIMIT_NPROC:
+/// when they cannot be created, register fails with EAGAIN and leaves
+/// nothing behind.
+pub fn nproc_limit() -> TestResult {
+    let base = Baseline::take();
+    let pid = fork_child(|| {
+        if !unprivileged_with_limit(libc::RLIMIT_NPROC, 1) {
+            return 10;
+        }
+        let region = Region::new(8);
+        match errno_of(region.register()) {
+            Some(libc::EAGAIN) => 0,
+            Some(e) => 100 + e,
+            None => 1,
+        }
+    });
+    let status = wait_child(pid);
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {} (100 + errno: want EAGAIN)",
+        libc::WEXITSTATUS(status)
+    );
+    base.check()
+}
