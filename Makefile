@@ -5,8 +5,8 @@
 #                 suite inside the booted FlexSC kernel
 #
 # Other targets: deps, tree, config, kernel, initramfs, vm-test, shell, deb,
-# patches (export linux/ commits back to patches/), check-patches, clean,
-# distclean. `make help` lists them.
+# debug-test (the suite on a KASAN/lockdep/kmemleak/UBSAN kernel), patches
+# (export linux/ commits back to patches/), check-patches, clean, distclean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -47,7 +47,8 @@ TARGET := x86_64-unknown-linux-gnu
 STATIC_RUSTFLAGS := -C target-feature=+crt-static
 GUEST_BIN := $(TOP)/target/$(TARGET)/release
 
-.PHONY: help deps tree config kernel headers c-example userspace initramfs vm-test test host-test \
+.PHONY: help deps tree config kernel headers c-example userspace initramfs \
+	debug-config debug-kernel debug-test vm-test test host-test \
 	check-patches patches shell bench deb clean distclean
 
 help:
@@ -105,6 +106,25 @@ patches: tree
 deb: config
 	+$(KMAKE) -j$(JOBS) bindeb-pkg
 	@ls -1 $(BUILD)/*.deb
+
+# The debug kernel (KASAN, lockdep, kmemleak, UBSAN, Rust assertions and
+# overflow checks), beside the normal one.
+DEBUG_KBUILD := $(BUILD)/kernel-debug
+KMAKE_DEBUG := $(MAKE) -C $(TOP)/linux O=$(DEBUG_KBUILD) LLVM=1 \
+	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
+
+debug-config: tree
+	@scripts/configure.sh "$(KMAKE_DEBUG)" $(DEBUG_KBUILD) configs/flexsc.config configs/debug.config
+
+debug-kernel: debug-config
+	@echo ">> building the debug kernel (first build: about 20 minutes on 2 cores)"
+	+@$(KMAKE_DEBUG) -j$(JOBS) bzImage
+
+# The whole suite on the debug kernel, then a kmemleak scan that must
+# find nothing.
+debug-test: debug-kernel initramfs
+	@FLEXSC_VM_MEM=2048 scripts/run-vm.sh --kernel $(DEBUG_KBUILD)/arch/x86/boot/bzImage \
+		--initrd $(INITRAMFS) --job debug --log-dir $(BUILD)/vm-debug --timeout 3000
 
 # ---------------------------------------------------------------------------
 # Userspace and the initramfs.

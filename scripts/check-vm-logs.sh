@@ -54,7 +54,7 @@ elif [ "$job_rc" != 0 ]; then
 fi
 
 passed=0 failed=0
-if [ "$job" = tests ]; then
+if [ "$job" = tests ] || [ "$job" = debug ]; then
 	plan=$(clean "$tap" | grep -m1 -E '^1\.\.[0-9]+$' | cut -d. -f3)
 	passed=$(clean "$tap" | grep -cE '^ok [0-9]+')
 	failed=$(clean "$tap" | grep -cE '^not ok [0-9]+')

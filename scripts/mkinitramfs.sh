@@ -53,6 +53,21 @@ tests)
 	/bin/flexsc-tests >$out 2>&1
 	echo "flexsc-job-exit $?" >$out
 	;;
+debug)
+	echo "# kernel $(uname -r) (debug), $(nproc) CPUs" >$out
+	/bin/flexsc-tests >$out 2>&1
+	rc=$?
+	mount -t debugfs debugfs /sys/kernel/debug
+	# Two scans: a new object is reported only once it stays unreferenced.
+	echo scan >/sys/kernel/debug/kmemleak
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	leaks=$(grep -c "^unreferenced object" /sys/kernel/debug/kmemleak)
+	echo "# kmemleak: $leaks unreferenced objects" >$out
+	cat /sys/kernel/debug/kmemleak >$out
+	[ "$leaks" = 0 ] || rc=1
+	echo "flexsc-job-exit $rc" >$out
+	;;
 bench)
 	if [ -x /bin/flexsc-bench ]; then
 		/bin/flexsc-bench $benchargs --out /out >$out 2>&1

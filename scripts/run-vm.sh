@@ -9,6 +9,7 @@
 #          plan, any `not ok`, fewer results than planned, a job that did not
 #          finish, a timeout, or any BUG/WARNING/Oops/lockdep/KASAN/UBSAN/
 #          "Call Trace" line in the kernel log.
+#   debug  tests, then a kmemleak scan (for the debug kernel).
 #   bench  Like tests, for flexsc-bench; its files come back in DIR/out/.
 #   shell  An interactive shell on the console.
 set -euo pipefail
@@ -43,7 +44,7 @@ if [ "$accel" = kvm ]; then cpu=host; else cpu=max; fi
 smp=${FLEXSC_VM_CPUS:-2}
 say "booting $(basename "$kernel") under QEMU ($accel, $smp CPUs), job: $job"
 
-qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp "$smp" -m 1024
+qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp "$smp" -m "${FLEXSC_VM_MEM:-1024}"
 	-kernel "$kernel" -initrd "$initrd" -no-reboot -nodefaults -display none)
 cmdline="console=ttyS0 panic=-1 oops=panic flexsc.job=$job"
 [ -z "${FLEXSC_BENCH_ARGS:-}" ] || cmdline="$cmdline flexsc.benchargs=$FLEXSC_BENCH_ARGS"
