@@ -11,6 +11,7 @@ mod api;
 mod engine;
 mod harness;
 mod register;
+mod stress;
 mod util;
 
 use harness::Test;
@@ -74,10 +75,33 @@ const TESTS: &[Test] = tests![
     api::drop_unregisters,
     api::crate_example,
     api::c_example,
+    stress::short(60),
 ];
 
 fn main() {
-    let filter = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--stress") {
+        let num = |i: usize, default: u64| {
+            args.get(i).map_or(default, |s| {
+                let s = s.trim_start_matches("0x");
+                u64::from_str_radix(s, if args[i].starts_with("0x") { 16 } else { 10 })
+                    .unwrap_or(default)
+            })
+        };
+        let (seed, secs, max) = (num(2, 1), num(3, 60), num(4, 1_000_000));
+        match stress::run(seed, secs, max) {
+            Ok(()) => {
+                println!("stress: 1 passed, 0 failed");
+                std::process::exit(0)
+            }
+            Err(e) => {
+                println!("# stress: {e}");
+                println!("stress: 0 passed, 1 failed");
+                std::process::exit(1)
+            }
+        }
+    }
+    let filter = args.get(1).cloned().unwrap_or_default();
     if !flexsc::supported() {
         println!(
             "# FlexSC ABI {} not found at {}: every test will fail",

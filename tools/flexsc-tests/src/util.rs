@@ -33,6 +33,12 @@ pub struct Region {
     pub nentries: u32,
 }
 
+// SAFETY: The mapping is plain memory shared with the kernel; every access
+// through `Region` is atomic or volatile, from whichever thread.
+unsafe impl Send for Region {}
+// SAFETY: As above.
+unsafe impl Sync for Region {}
+
 impl Region {
     pub fn new(nentries: u32) -> Region {
         let len = abi::region_len(nentries.max(1)).div_ceil(PAGE) * PAGE;
