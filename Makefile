@@ -52,7 +52,7 @@ GUEST_BIN := $(TOP)/target/$(TARGET)/release
 	check-patches patches shell bench deb clean distclean
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------
 # Installs. Idempotent: apt runs only when a package is missing or at another
