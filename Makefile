@@ -52,7 +52,7 @@ GUEST_BIN := $(TOP)/target/$(TARGET)/release
 	check-patches patches shell bench deb clean distclean
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------
 # Installs. Idempotent: apt runs only when a package is missing or at another
@@ -122,8 +122,9 @@ debug-kernel: debug-config
 
 # The whole suite on the debug kernel, then a kmemleak scan that must
 # find nothing.
+STRESS_SECS ?= 300
 debug-test: debug-kernel initramfs
-	@FLEXSC_VM_MEM=2048 scripts/run-vm.sh --kernel $(DEBUG_KBUILD)/arch/x86/boot/bzImage \
+	@FLEXSC_VM_MEM=2048 FLEXSC_STRESS_SECS=$(STRESS_SECS) scripts/run-vm.sh --kernel $(DEBUG_KBUILD)/arch/x86/boot/bzImage \
 		--initrd $(INITRAMFS) --job debug --log-dir $(BUILD)/vm-debug --timeout 3000
 
 # ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	flexsc.job=*) job=${arg#flexsc.job=} ;;
 	flexsc.benchargs=*) benchargs=$(echo "${arg#flexsc.benchargs=}" | tr , ' ') ;;
+	flexsc.stress=*) stress_secs=${arg#flexsc.stress=} ;;
 	esac
 done
 
@@ -57,6 +58,9 @@ debug)
 	echo "# kernel $(uname -r) (debug), $(nproc) CPUs" >$out
 	/bin/flexsc-tests >$out 2>&1
 	rc=$?
+	# The long stress run, seeded from the clock (the seed is printed).
+	seed=$(date +%s)
+	/bin/flexsc-tests --stress "$seed" "${stress_secs:-300}" 1000000 >$out 2>&1 || rc=1
 	mount -t debugfs debugfs /sys/kernel/debug
 	# Two scans: a new object is reported only once it stays unreferenced.
 	echo scan >/sys/kernel/debug/kmemleak
