@@ -48,7 +48,7 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static
 GUEST_BIN := $(TOP)/target/$(TARGET)/release
 
 .PHONY: help deps tree config kernel headers c-example userspace initramfs \
-	debug-config debug-kernel debug-test vm-test test host-test \
+	debug-config debug-kernel debug-test server-bench vm-test test host-test \
 	check-patches patches shell bench deb clean distclean
 
 help:
@@ -107,6 +107,13 @@ deb: config
 	+$(KMAKE) -j$(JOBS) bindeb-pkg
 	@ls -1 $(BUILD)/*.deb
 
+# The HTTP server three ways (threads, epoll, FlexSC runtime) under the
+# same load; SERVER_ARGS adds flexsc-httpd compare options (comma-separated).
+SERVER_ARGS ?= --secs,5,--conns,16
+server-bench: kernel initramfs
+	@FLEXSC_BENCH_ARGS="$(SERVER_ARGS)" scripts/run-vm.sh --kernel $(BZIMAGE) \
+		--initrd $(INITRAMFS) --job server --log-dir $(BUILD)/server
+
 # The debug kernel (KASAN, lockdep, kmemleak, UBSAN, Rust assertions and
 # overflow checks), beside the normal one.
 DEBUG_KBUILD := $(BUILD)/kernel-debug
@@ -131,7 +138,7 @@ debug-test: debug-kernel initramfs
 # Userspace and the initramfs.
 userspace: deps
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET) \
-		-p flexsc-tests -p flexsc-bench -p flexsc --bins --examples
+		-p flexsc-tests -p flexsc-bench -p flexsc-httpd -p flexsc --bins --examples
 
 # The uapi headers as users get them, and the C example built against them.
 headers: kernel

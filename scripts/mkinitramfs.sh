@@ -17,7 +17,7 @@ cp /bin/busybox "$stage/bin/busybox"
 for applet in $(/bin/busybox --list); do
 	[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
 done
-for prog in flexsc-tests flexsc-bench; do
+for prog in flexsc-tests flexsc-bench flexsc-httpd; do
 	if [ -f "$bindir/$prog" ]; then
 		install -s -m 0755 "$bindir/$prog" "$stage/bin/$prog"
 	fi
@@ -36,6 +36,7 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 hostname flexsc
+ifconfig lo 127.0.0.1 up
 export PATH=/bin HOME=/root
 
 job=tests benchargs=
@@ -52,6 +53,10 @@ case "$job" in
 tests)
 	echo "# kernel $(uname -r), $(nproc) CPUs, FlexSC ABI $(cat /sys/kernel/flexsc/abi_version 2>/dev/null || echo missing)" >$out
 	/bin/flexsc-tests >$out 2>&1
+	echo "flexsc-job-exit $?" >$out
+	;;
+server)
+	/bin/flexsc-httpd compare $benchargs >$out 2>&1
 	echo "flexsc-job-exit $?" >$out
 	;;
 debug)

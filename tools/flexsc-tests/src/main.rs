@@ -11,6 +11,7 @@ mod api;
 mod engine;
 mod harness;
 mod register;
+mod server;
 mod stress;
 mod util;
 
@@ -75,6 +76,7 @@ const TESTS: &[Test] = tests![
     api::drop_unregisters,
     api::crate_example,
     api::c_example,
+    server::http_three_ways(60),
     stress::short(60),
 ];
 

@@ -1,0 +1,293 @@
+//! System calls as futures: each is one FlexSC entry.
+
+use crate::executor::{core, try_core, InFlight};
+use std::any::Any;
+use std::ffi::CString;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Memory an operation owns while the kernel may use it.
+type Keep = Box<dyn Any>;
+
+/// One system call in flight.
+struct Op {
+    nr: i64,
+    args: [u64; 6],
+    keep: Option<Keep>,
+    slot: Option<usize>,
+}
+
+impl Op {
+    /// # Safety
+    ///
+    /// Every pointer in `args` points into `keep` (or at memory that
+    /// outlives the runtime) and stays valid while `keep` is alive.
+    unsafe fn new(nr: i64, args: [u64; 6], keep: Option<Keep>) -> Op {
+        Op {
+            nr,
+            args,
+            keep,
+            slot: None,
+        }
+    }
+}
+
+impl Future for Op {
+    /// The raw return value (or -errno), and the memory given back.
+    type Output = (i64, Option<Keep>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let core = core();
+        match self.slot {
+            None => {
+                // SAFETY: `Op::new`'s contract: the pointers stay valid while
+                // `keep` lives, and `keep` moves into the in-flight table
+                // until the entry is DONE.
+                let ticket = unsafe { core.reg.borrow_mut().submit_raw(self.nr, self.args) };
+                let Some(ticket) = ticket else {
+                    core.entry_waiters
+                        .borrow_mut()
+                        .push_back(cx.waker().clone());
+                    return Poll::Pending;
+                };
+                let op = InFlight {
+                    ticket: Some(ticket),
+                    waker: Some(cx.waker().clone()),
+                    result: None,
+                    keep: self.keep.take(),
+                    orphan: false,
+                };
+                let mut ops = core.ops.borrow_mut();
+                let slot = match core.free_ops.borrow_mut().pop() {
+                    Some(i) => {
+                        ops[i] = Some(op);
+                        i
+                    }
+                    None => {
+                        ops.push(Some(op));
+                        ops.len() - 1
+                    }
+                };
+                core.in_flight.set(core.in_flight.get() + 1);
+                self.slot = Some(slot);
+                Poll::Pending
+            }
+            Some(slot) => {
+                let mut ops = core.ops.borrow_mut();
+                let op = ops[slot].as_mut().expect("an op in flight");
+                match op.result {
+                    Some(ret) => {
+                        let keep = op.keep.take();
+                        ops[slot] = None;
+                        core.free_ops.borrow_mut().push(slot);
+                        self.slot = None;
+                        self.nr = -1;
+                        Poll::Ready((ret, keep))
+                    }
+                    None => {
+                        op.waker = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        // Dropped in flight: the runtime keeps the memory until DONE (or,
+        // if the runtime itself is going, until its registration ends,
+        // which waits for every call in flight).
+        let (Some(slot), Some(core)) = (self.slot, try_core()) else {
+            return;
+        };
+        let mut ops = core.ops.borrow_mut();
+        let Some(op) = ops[slot].as_mut() else { return };
+        if op.result.is_some() {
+            ops[slot] = None;
+            core.free_ops.borrow_mut().push(slot);
+        } else {
+            op.orphan = true;
+            op.waker = None;
+        }
+    }
+}
+
+fn to_result(ret: i64) -> io::Result<i64> {
+    if (-4095..0).contains(&ret) {
+        Err(io::Error::from_raw_os_error(-ret as i32))
+    } else {
+        Ok(ret)
+    }
+}
+
+fn give_back<T: 'static>(keep: Option<Keep>) -> T {
+    *keep
+        .expect("the op's memory")
+        .downcast::<T>()
+        .expect("the op's memory type")
+}
+
+/// `read(fd, buf)`: reads up to `buf.len()` bytes; gives `buf` back
+/// truncated to what was read.
+pub async fn read(fd: i32, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    let mut buf = buf;
+    let args = [
+        fd as u64,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: The pointer is into `buf`, kept by the op.
+    let (ret, keep) = unsafe { Op::new(libc::SYS_read, args, Some(Box::new(buf))) }.await;
+    let mut buf: Vec<u8> = give_back(keep);
+    let r = to_result(ret).map(|n| n as usize);
+    if let Ok(n) = r {
+        buf.truncate(n);
+    }
+    (r, buf)
+}
+
+/// `write(fd, buf)`; gives `buf` back.
+pub async fn write(fd: i32, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    let args = [fd as u64, buf.as_ptr() as u64, buf.len() as u64, 0, 0, 0];
+    // SAFETY: The pointer is into `buf`, kept by the op.
+    let (ret, keep) = unsafe { Op::new(libc::SYS_write, args, Some(Box::new(buf))) }.await;
+    (to_result(ret).map(|n| n as usize), give_back(keep))
+}
+
+fn iovecs(bufs: &mut [Vec<u8>]) -> Vec<libc::iovec> {
+    bufs.iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        })
+        .collect()
+}
+
+/// `readv(fd, bufs)`: fills the buffers in order; gives them back (not
+/// truncated: the result says how many bytes arrived).
+pub async fn readv(fd: i32, bufs: Vec<Vec<u8>>) -> (io::Result<usize>, Vec<Vec<u8>>) {
+    let mut bufs = bufs;
+    let iov = iovecs(&mut bufs);
+    let args = [fd as u64, iov.as_ptr() as u64, iov.len() as u64, 0, 0, 0];
+    // SAFETY: The iovecs and the buffers they point into are kept.
+    let (ret, keep) = unsafe { Op::new(libc::SYS_readv, args, Some(Box::new((iov, bufs)))) }.await;
+    let (_iov, bufs): (Vec<libc::iovec>, Vec<Vec<u8>>) = give_back(keep);
+    (to_result(ret).map(|n| n as usize), bufs)
+}
+
+/// `writev(fd, bufs)`; gives the buffers back.
+pub async fn writev(fd: i32, bufs: Vec<Vec<u8>>) -> (io::Result<usize>, Vec<Vec<u8>>) {
+    let mut bufs = bufs;
+    let iov = iovecs(&mut bufs);
+    let args = [fd as u64, iov.as_ptr() as u64, iov.len() as u64, 0, 0, 0];
+    // SAFETY: As in `readv`.
+    let (ret, keep) = unsafe { Op::new(libc::SYS_writev, args, Some(Box::new((iov, bufs)))) }.await;
+    let (_iov, bufs): (Vec<libc::iovec>, Vec<Vec<u8>>) = give_back(keep);
+    (to_result(ret).map(|n| n as usize), bufs)
+}
+
+/// `accept4(fd, NULL, NULL, flags)`: the new connection's descriptor.
+pub async fn accept4(fd: i32, flags: i32) -> io::Result<i32> {
+    // SAFETY: No pointers.
+    let (ret, _) = unsafe {
+        Op::new(
+            libc::SYS_accept4,
+            [fd as u64, 0, 0, flags as u64, 0, 0],
+            None,
+        )
+    }
+    .await;
+    to_result(ret).map(|v| v as i32)
+}
+
+/// `sendto(fd, buf, flags, NULL, 0)`; gives `buf` back.
+pub async fn sendto(fd: i32, buf: Vec<u8>, flags: i32) -> (io::Result<usize>, Vec<u8>) {
+    let args = [
+        fd as u64,
+        buf.as_ptr() as u64,
+        buf.len() as u64,
+        flags as u64,
+        0,
+        0,
+    ];
+    // SAFETY: The pointer is into `buf`, kept by the op.
+    let (ret, keep) = unsafe { Op::new(libc::SYS_sendto, args, Some(Box::new(buf))) }.await;
+    (to_result(ret).map(|n| n as usize), give_back(keep))
+}
+
+/// `recvfrom(fd, buf, flags, NULL, NULL)`; gives `buf` back truncated.
+pub async fn recvfrom(fd: i32, buf: Vec<u8>, flags: i32) -> (io::Result<usize>, Vec<u8>) {
+    let mut buf = buf;
+    let args = [
+        fd as u64,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+        flags as u64,
+        0,
+        0,
+    ];
+    // SAFETY: The pointer is into `buf`, kept by the op.
+    let (ret, keep) = unsafe { Op::new(libc::SYS_recvfrom, args, Some(Box::new(buf))) }.await;
+    let mut buf: Vec<u8> = give_back(keep);
+    let r = to_result(ret).map(|n| n as usize);
+    if let Ok(n) = r {
+        buf.truncate(n);
+    }
+    (r, buf)
+}
+
+/// `openat(dirfd, path, flags, mode)`.
+pub async fn openat(dirfd: i32, path: &str, flags: i32, mode: u32) -> io::Result<i32> {
+    let path = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let args = [
+        dirfd as u64,
+        path.as_ptr() as u64,
+        flags as u64,
+        mode as u64,
+        0,
+        0,
+    ];
+    // SAFETY: The path is kept by the op.
+    let (ret, _) = unsafe { Op::new(libc::SYS_openat, args, Some(Box::new(path))) }.await;
+    to_result(ret).map(|v| v as i32)
+}
+
+/// `close(fd)`.
+pub async fn close(fd: i32) -> io::Result<()> {
+    // SAFETY: No pointers.
+    let (ret, _) = unsafe { Op::new(libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0], None) }.await;
+    to_result(ret).map(|_| ())
+}
+
+/// The result of [`fstat`].
+pub type Stat = libc::stat;
+
+/// `fstat(fd)`.
+pub async fn fstat(fd: i32) -> io::Result<Stat> {
+    // SAFETY: `stat` is plain data.
+    let mut st: Box<Stat> = Box::new(unsafe { std::mem::zeroed() });
+    let args = [fd as u64, &mut *st as *mut Stat as u64, 0, 0, 0, 0];
+    // SAFETY: The pointer is into the box, kept by the op.
+    let (ret, keep) = unsafe { Op::new(libc::SYS_fstat, args, Some(Box::new(st))) }.await;
+    let st: Box<Stat> = give_back(keep);
+    to_result(ret).map(|_| *st)
+}
+
+/// Any system call, as a future of its raw result (or -errno).
+///
+/// # Safety
+///
+/// As for a direct system call with these arguments, plus: every pointer
+/// must stay valid until the future completes, and beyond if the future is
+/// dropped before it does (the call still runs).
+pub async unsafe fn syscall(nr: i64, args: [u64; 6]) -> i64 {
+    // SAFETY: The caller's contract.
+    unsafe { Op::new(nr, args, None) }.await.0
+}

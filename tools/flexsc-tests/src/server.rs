@@ -1,0 +1,28 @@
+//! The HTTP server on the FlexSC runtime, against the same server on
+//! blocking threads and on epoll: every response checked byte for byte
+//! under concurrent load.
+
+use crate::ensure;
+use crate::harness::TestResult;
+
+pub fn http_three_ways() -> TestResult {
+    let out = std::process::Command::new("/bin/flexsc-httpd")
+        .args(["compare", "--secs", "2", "--conns", "8", "--port", "8300"])
+        .output()
+        .map_err(|e| format!("/bin/flexsc-httpd: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        println!("# {line}");
+    }
+    ensure!(out.status.success(), "compare failed: {:?}", out.status);
+    for mode in ["threads", "epoll", "flexsc"] {
+        ensure!(
+            stdout.lines().any(|l| l.starts_with(mode)
+                && l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))),
+            "no requests served by {mode}"
+        );
+    }
+    Ok(())
+}
