@@ -184,11 +184,15 @@ impl Core {
             }
             return;
         }
-        // Spin a little first: completions from a busy systhread come fast.
-        for _ in 0..200 {
-            if self.reg.borrow().done_entries() != 0 {
+        // Spin a little first, on this thread's own calls only: completions
+        // from a busy systhread come fast.
+        for _ in 0..64 {
+            let reg = self.reg.borrow();
+            let ops = self.ops.borrow();
+            if ops.iter().flatten().any(|op| op.ticket.as_ref().is_some_and(|t| reg.is_done(t))) {
                 return;
             }
+            drop((ops, reg));
             std::hint::spin_loop();
         }
         let reg = self.reg.borrow();
