@@ -103,9 +103,23 @@ check-patches: tree
 patches: tree
 	@scripts/export-patches.sh
 
+# Debian packages. By default of the QEMU kernel; for real hardware give a
+# full base configuration, e.g. Debian's (package linux-config-6.12):
+#   make deb DEB_BASE_CONFIG=/usr/src/linux-config-6.12/config.amd64_none_amd64.xz
+# which is merged with configs/flexsc.config and built in build/kernel-deb.
+DEB_BASE_CONFIG ?=
+ifeq ($(DEB_BASE_CONFIG),)
 deb: config
 	+$(KMAKE) -j$(JOBS) bindeb-pkg
 	@ls -1 $(BUILD)/*.deb
+else
+KMAKE_DEB := $(MAKE) -C $(TOP)/linux O=$(BUILD)/kernel-deb LLVM=1 \
+	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
+deb: tree
+	@BASE_CONFIG=$(DEB_BASE_CONFIG) scripts/configure.sh "$(KMAKE_DEB)" $(BUILD)/kernel-deb configs/flexsc.config
+	+$(KMAKE_DEB) -j$(JOBS) bindeb-pkg
+	@ls -1 $(BUILD)/*.deb
+endif
 
 # The HTTP server three ways (threads, epoll, FlexSC runtime) under the
 # same load; SERVER_ARGS adds flexsc-httpd compare options (comma-separated).

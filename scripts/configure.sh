@@ -1,7 +1,8 @@
 #!/bin/bash
 # configure.sh "<kernel make command>" <build dir> <fragment>...
 #
-# tinyconfig, then the fragments merged with scripts/kconfig/merge_config.sh,
+# tinyconfig (or $BASE_CONFIG, a full configuration such as a distribution's),
+# then the fragments merged with scripts/kconfig/merge_config.sh,
 # then olddefconfig. Kconfig silently drops an option whose dependencies are
 # unmet, so every option a fragment asks for is checked in the result, and
 # a missing one (CONFIG_RUST and CONFIG_FLEXSC above all) fails the build.
@@ -13,14 +14,24 @@ fragments=()
 for f in "$@"; do fragments+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")"); done
 
 stamp=$kbuild/.flexsc-config
-want=$(cat "${fragments[@]}" "$TREE/.git/flexsc-series" | sha256sum | cut -d' ' -f1)
+base=${BASE_CONFIG:-}
+want=$( (cat "${fragments[@]}" "$TREE/.git/flexsc-series"; [ -z "$base" ] || cat "$base") | sha256sum | cut -d' ' -f1)
 if [ -f "$kbuild/.config" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
 	exit 0
 fi
 
 mkdir -p "$kbuild"
-say "configuring the kernel: tinyconfig + ${*}"
-$kmake -s tinyconfig >/dev/null
+if [ -n "$base" ]; then
+	say "configuring the kernel: $base + ${*}"
+	case "$base" in
+	*.xz) xz -dc "$base" >"$kbuild/.config" ;;
+	*) cp "$base" "$kbuild/.config" ;;
+	esac
+	$kmake -s olddefconfig >/dev/null
+else
+	say "configuring the kernel: tinyconfig + ${*}"
+	$kmake -s tinyconfig >/dev/null
+fi
 "$TREE/scripts/kconfig/merge_config.sh" -m -O "$kbuild" "$kbuild/.config" "${fragments[@]}" >/dev/null
 $kmake -s olddefconfig >/dev/null
 
