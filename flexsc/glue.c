@@ -44,22 +44,22 @@ SYSCALL_DEFINE0(flexsc_exit)
  */
 void flexsc_trace_register(pid_t tid, u32 nentries, u32 nsysthreads)
 {
-	trace_flexsc_register(tid, nentries, nsysthreads);
+	trace_register(tid, nentries, nsysthreads);
 }
 
 void flexsc_trace_dispatch(pid_t tid, u32 index, u32 nr, int cpu)
 {
-	trace_flexsc_dispatch(tid, index, nr, cpu);
+	trace_dispatch(tid, index, nr, cpu);
 }
 
 void flexsc_trace_complete(pid_t tid, u32 index, u32 nr, s64 ret)
 {
-	trace_flexsc_complete(tid, index, nr, ret);
+	trace_complete(tid, index, nr, ret);
 }
 
 void flexsc_trace_exit(pid_t tid, u64 calls)
 {
-	trace_flexsc_exit(tid, calls);
+	trace_exit(tid, calls);
 }
 
 /* /sys/kernel/flexsc/: the ABI version and the engine's counters. */

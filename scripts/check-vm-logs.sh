@@ -36,7 +36,9 @@ if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	fail=1
 fi
 
-splat='BUG:|WARNING:|Oops|Call Trace|lockdep|possible circular|possible recursive|KASAN|UBSAN|suspected memory leak|general protection fault|Kernel panic|kernel BUG|INFO: task .* blocked|soft lockup|hard LOCKUP|RCU stall|rcu_.*detected stall'
+# (lockdep's reports are WARNINGs or name their kind; its boot banner
+# "RCU lockdep checking is enabled" is not a report.)
+splat='BUG:|WARNING:|Oops|Call Trace|possible circular|possible recursive|inconsistent lock state|suspicious RCU usage|bad unlock balance|lockdep is turned off|DEBUG_LOCKS_WARN_ON|KASAN|UBSAN|suspected memory leak|general protection fault|Kernel panic|kernel BUG|INFO: task .* blocked|soft lockup|hard LOCKUP|RCU stall|rcu_.*detected stall'
 if clean "$console" | grep -nE "$splat" >"$splats"; then
 	echo "FAIL: the kernel log has reports ($console):" >&2
 	head -40 "$splats" >&2

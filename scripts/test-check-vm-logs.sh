@@ -31,10 +31,12 @@ check "missing result fails" 1 "${good_tap/ok 2 b/}" "$good_console" 0
 check "no job exit line fails" 1 "${good_tap/flexsc-job-exit 0/}" "$good_console" 0
 check "job exit status fails" 1 "${good_tap/flexsc-job-exit 0/flexsc-job-exit 3}" "$good_console" 0
 check "timeout fails" 1 "$good_tap" "$good_console" 124
+check "lockdep's boot banner is no report" 0 "$good_tap" "$good_console[    0.0] rcu: 	RCU lockdep checking is enabled."$'\r\n' 0
 for report in "WARNING: CPU: 0 PID: 1 at kernel/x.c:1" "BUG: kernel NULL pointer dereference" \
 	"Oops: 0000 [#1] SMP" "Call Trace:" "WARNING: possible circular locking dependency detected" \
 	"BUG: KASAN: slab-use-after-free in f+0x1" "UBSAN: shift-out-of-bounds in x.c" \
-	"kmemleak: 1 new suspected memory leaks" "INFO: task a:1 blocked for more than 120 seconds."; do
+	"kmemleak: 1 new suspected memory leaks" "INFO: task a:1 blocked for more than 120 seconds." \
+	"INFO: lockdep is turned off." "WARNING: suspicious RCU usage"; do
 	check "kernel report fails: $report" 1 "$good_tap" "$good_console[    1.0] $report"$'\r\n' 0
 done
 echo "check-vm-logs: $((n - bad)) passed, $bad failed"

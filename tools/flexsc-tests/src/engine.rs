@@ -1211,16 +1211,16 @@ pub fn trace_events() -> TestResult {
     // SAFETY: Plain call.
     let tid = unsafe { libc::gettid() };
     for (event, needle) in [
-        ("flexsc_register", format!("tid={tid} nentries=4")),
+        (" register: ", format!("tid={tid} nentries=4")),
         (
-            "flexsc_dispatch",
+            " dispatch: ",
             format!("tid={tid} entry=0 nr={}", libc::SYS_getppid),
         ),
         (
-            "flexsc_complete",
+            " complete: ",
             format!("tid={tid} entry=0 nr={}", libc::SYS_getppid),
         ),
-        ("flexsc_exit", format!("tid={tid} calls=")),
+        (" exit: ", format!("tid={tid} calls=")),
     ] {
         ensure!(
             trace
