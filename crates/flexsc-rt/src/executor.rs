@@ -35,6 +35,45 @@ pub(crate) struct Core {
     pub(crate) entry_waiters: RefCell<VecDeque<Waker>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) in_flight: Cell<usize>,
+    pub(crate) stats: RefCell<Stats>,
+}
+
+/// Where a runtime's time goes: what its loop did since it started.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    /// Task polls.
+    pub polls: u64,
+    /// System calls submitted as FlexSC entries.
+    pub entries: u64,
+    /// Turns of the loop.
+    pub loops: u64,
+    /// Times the loop found nothing to run and spun on its calls.
+    pub idles: u64,
+    /// Times it then slept in `flexsc_wait`.
+    pub waits: u64,
+    /// Nanoseconds spent in `flexsc_wait`.
+    pub wait_ns: u64,
+    /// Nanoseconds since the runtime started.
+    pub total_ns: u64,
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per = |n: u64| n as f64 / self.entries.max(1) as f64;
+        write!(
+            f,
+            "{} entries, {} polls ({:.2}/entry), {} loops ({:.2}/entry), {} idle spins, {} flexsc_wait ({:.2}/entry), {:.1}% of the time in flexsc_wait",
+            self.entries,
+            self.polls,
+            per(self.polls),
+            self.loops,
+            per(self.loops),
+            self.idles,
+            self.waits,
+            per(self.waits),
+            100.0 * self.wait_ns as f64 / self.total_ns.max(1) as f64
+        )
+    }
 }
 
 thread_local! {
@@ -56,6 +95,7 @@ pub(crate) fn try_core() -> Option<Rc<Core>> {
 /// Make one per core (thread-per-core), each on its own thread.
 pub struct Runtime {
     core: Rc<Core>,
+    started: Instant,
 }
 
 impl Runtime {
@@ -79,8 +119,17 @@ impl Runtime {
                 entry_waiters: RefCell::new(VecDeque::new()),
                 timers: RefCell::new(Timers::default()),
                 in_flight: Cell::new(0),
+                stats: RefCell::new(Stats::default()),
             }),
+            started: Instant::now(),
         })
+    }
+
+    /// What the loop did so far.
+    pub fn stats(&self) -> Stats {
+        let mut s = *self.core.stats.borrow();
+        s.total_ns = self.started.elapsed().as_nanos() as u64;
+        s
     }
 
     /// Runs `future` and every task it spawns until `future` completes.
@@ -97,6 +146,7 @@ impl Runtime {
         let main_woken = Rc::new(Cell::new(true));
         let main_waker = flag_waker(main_woken.clone());
         loop {
+            core.stats.borrow_mut().loops += 1;
             if main_woken.replace(false) {
                 if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(&main_waker))
                 {
@@ -112,6 +162,7 @@ impl Runtime {
                 let task = core.tasks.borrow_mut().get_mut(id).and_then(Option::take);
                 let Some(mut task) = task else { continue };
                 let waker = task_waker(id);
+                core.stats.borrow_mut().polls += 1;
                 if task
                     .as_mut()
                     .poll(&mut Context::from_waker(&waker))
@@ -184,12 +235,17 @@ impl Core {
             }
             return;
         }
+        self.stats.borrow_mut().idles += 1;
         // Spin a little first, on this thread's own calls only: completions
         // from a busy systhread come fast.
         for _ in 0..64 {
             let reg = self.reg.borrow();
             let ops = self.ops.borrow();
-            if ops.iter().flatten().any(|op| op.ticket.as_ref().is_some_and(|t| reg.is_done(t))) {
+            if ops
+                .iter()
+                .flatten()
+                .any(|op| op.ticket.as_ref().is_some_and(|t| reg.is_done(t)))
+            {
                 return;
             }
             drop((ops, reg));
@@ -200,7 +256,11 @@ impl Core {
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(Duration::from_millis(100))
             .min(Duration::from_millis(100));
+        let t0 = Instant::now();
         let _ = reg.wait(1, Some(timeout));
+        let mut st = self.stats.borrow_mut();
+        st.waits += 1;
+        st.wait_ns += t0.elapsed().as_nanos() as u64;
     }
 
     /// Queues task `id` to run.

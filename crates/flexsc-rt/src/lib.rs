@@ -25,7 +25,7 @@ mod executor;
 mod ops;
 mod time;
 
-pub use executor::{spawn, JoinHandle, Runtime};
+pub use executor::{spawn, JoinHandle, Runtime, Stats};
 pub use ops::{
     accept4, close, fstat, openat, read, readv, recvfrom, sendto, syscall, write, writev, Stat,
 };

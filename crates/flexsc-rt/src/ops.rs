@@ -71,6 +71,7 @@ impl Future for Op {
                     }
                 };
                 core.in_flight.set(core.in_flight.get() + 1);
+                core.stats.borrow_mut().entries += 1;
                 self.slot = Some(slot);
                 Poll::Pending
             }

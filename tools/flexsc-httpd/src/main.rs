@@ -182,6 +182,7 @@ fn compare(o: &Opts) -> i32 {
     let me = std::env::current_exe().unwrap_or_else(|_| "flexsc-httpd".into());
     let mut rows = Vec::new();
     let mut failed = false;
+    let mut profile = None;
     for (i, mode) in ["threads", "epoll", "flexsc"].iter().enumerate() {
         let port = o.port + i as u16;
         let mut server = std::process::Command::new(&me)
@@ -196,6 +197,7 @@ fn compare(o: &Opts) -> i32 {
                 "--root",
                 &o.root,
             ])
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| die(&format!("spawn server: {e}")));
         let lo = Opts {
@@ -208,7 +210,16 @@ fn compare(o: &Opts) -> i32 {
         };
         let r = load(&lo);
         let _ = server.kill();
-        let _ = server.wait();
+        if let Ok(out) = server.wait_with_output() {
+            let text = String::from_utf8_lossy(&out.stderr);
+            if let Some(last) = text
+                .lines()
+                .filter(|l| l.starts_with("flexsc-rt stats: "))
+                .last()
+            {
+                profile = Some(last.trim_start_matches("flexsc-rt stats: ").to_string());
+            }
+        }
         match r {
             Ok(r) => rows.push((mode.to_string(), r)),
             Err(e) => {
@@ -240,6 +251,9 @@ fn compare(o: &Opts) -> i32 {
             r.latency.value_at_quantile(0.99) as f64 / 1e3,
             r.latency.value_at_quantile(0.999) as f64 / 1e3
         );
+    }
+    if let Some(p) = profile {
+        println!("# flexsc server runtime: {p}");
     }
     if failed {
         1

@@ -208,8 +208,16 @@ pub fn flexsc(port: u16, root: String, nthreads: usize) -> std::io::Result<()> {
             let listener = listen(port);
             std::thread::spawn(move || -> std::io::Result<()> {
                 let listener = listener?;
-                let rt = flexsc_rt::Runtime::new()?;
+                let rt = std::rc::Rc::new(flexsc_rt::Runtime::new()?);
+                let rt2 = rt.clone();
                 rt.block_on(async move {
+                    // Where the time goes, once a second, for `compare`.
+                    flexsc_rt::spawn(async move {
+                        loop {
+                            flexsc_rt::sleep(std::time::Duration::from_secs(1)).await;
+                            eprintln!("flexsc-rt stats: {}", rt2.stats());
+                        }
+                    });
                     let lfd = listener.as_raw_fd();
                     loop {
                         match flexsc_rt::accept4(lfd, libc::SOCK_CLOEXEC).await {
