@@ -102,7 +102,7 @@ fn thread_run(
             continue;
         }
         counts.registrations.fetch_add(1, Ordering::Relaxed);
-        for _round in 0..1 + rng.below(20) {
+        for _round in 0..1 + rng.below(80) {
             let k = 1 + rng.below(n as u64) as u32;
             let mut expect = Vec::with_capacity(k as usize);
             for i in 0..k {
@@ -361,14 +361,14 @@ pub fn run(seed: u64, seconds: u64, max_entries: u64) -> Result<(), String> {
     while Instant::now() < deadline {
         while live.len() < 3 {
             let s = rng.next();
-            let life = Instant::now() + Duration::from_millis(300 + rng.below(1500));
+            let life = Instant::now() + Duration::from_millis(500 + rng.below(3000));
             let pid = fork_child(move || process_run(s, life.min(deadline), budget));
             spawned += 1;
             live.push((pid, life));
         }
         std::thread::sleep(Duration::from_millis(50 + rng.below(200)));
         // SIGKILL a random process, calls in flight.
-        if rng.below(3) == 0 {
+        if rng.below(5) == 0 {
             let (pid, _) = live[rng.below(live.len() as u64) as usize];
             // SAFETY: Our child.
             unsafe { libc::kill(pid, libc::SIGKILL) };
