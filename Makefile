@@ -91,7 +91,7 @@ config: tree
 	@scripts/configure.sh "$(KMAKE)" $(KBUILD) configs/flexsc.config
 
 kernel: config
-	@echo ">> building the kernel (first build: about 9 minutes on 2 cores)"
+	@echo ">> building the kernel (first build: about 12-15 minutes on 2 cores)"
 	+@$(KMAKE) -j$(JOBS) bzImage
 	@echo ">> $(BZIMAGE)"
 
@@ -138,7 +138,7 @@ debug-config: tree
 	@scripts/configure.sh "$(KMAKE_DEBUG)" $(DEBUG_KBUILD) configs/flexsc.config configs/debug.config
 
 debug-kernel: debug-config
-	@echo ">> building the debug kernel (first build: about 20 minutes on 2 cores)"
+	@echo ">> building the debug kernel (first build: about 23 minutes on 2 cores)"
 	+@$(KMAKE_DEBUG) -j$(JOBS) bzImage
 
 # The whole suite on the debug kernel, then a kmemleak scan that must
