@@ -11,6 +11,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 TOP := $(CURDIR)
+# rustup's cargo for the userspace crates, even where ~/.cargo/bin is not on
+# PATH (CI's environment, sudo).
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 # ---------------------------------------------------------------------------
 # Pinned inputs: the series is written against exactly this kernel source.
