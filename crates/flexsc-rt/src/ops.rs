@@ -132,20 +132,19 @@ fn give_back<T: 'static>(keep: Option<Keep>) -> T {
         .expect("the op's memory type")
 }
 
-/// `read(fd, buf)`: reads up to `buf.len()` bytes; gives `buf` back
-/// truncated to what was read.
-pub async fn read(fd: i32, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-    let mut buf = buf;
+/// A call that fills `buf` (read, recvfrom): `buf` is owned by the op and
+/// given back truncated to what arrived.
+async fn fill(nr: i64, fd: i32, mut buf: Vec<u8>, flags: i32) -> (io::Result<usize>, Vec<u8>) {
     let args = [
         fd as u64,
         buf.as_mut_ptr() as u64,
         buf.len() as u64,
-        0,
+        flags as u64,
         0,
         0,
     ];
     // SAFETY: The pointer is into `buf`, kept by the op.
-    let (ret, keep) = unsafe { Op::new(libc::SYS_read, args, Some(Box::new(buf))) }.await;
+    let (ret, keep) = unsafe { Op::new(nr, args, Some(Box::new(buf))) }.await;
     let mut buf: Vec<u8> = give_back(keep);
     let r = to_result(ret).map(|n| n as usize);
     if let Ok(n) = r {
@@ -154,12 +153,31 @@ pub async fn read(fd: i32, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
     (r, buf)
 }
 
+/// A call that sends `buf` (write, sendto): `buf` is owned by the op and
+/// given back.
+async fn send(nr: i64, fd: i32, buf: Vec<u8>, flags: i32) -> (io::Result<usize>, Vec<u8>) {
+    let args = [
+        fd as u64,
+        buf.as_ptr() as u64,
+        buf.len() as u64,
+        flags as u64,
+        0,
+        0,
+    ];
+    // SAFETY: The pointer is into `buf`, kept by the op.
+    let (ret, keep) = unsafe { Op::new(nr, args, Some(Box::new(buf))) }.await;
+    (to_result(ret).map(|n| n as usize), give_back(keep))
+}
+
+/// `read(fd, buf)`: reads up to `buf.len()` bytes; gives `buf` back
+/// truncated to what was read.
+pub async fn read(fd: i32, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    fill(libc::SYS_read, fd, buf, 0).await
+}
+
 /// `write(fd, buf)`; gives `buf` back.
 pub async fn write(fd: i32, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-    let args = [fd as u64, buf.as_ptr() as u64, buf.len() as u64, 0, 0, 0];
-    // SAFETY: The pointer is into `buf`, kept by the op.
-    let (ret, keep) = unsafe { Op::new(libc::SYS_write, args, Some(Box::new(buf))) }.await;
-    (to_result(ret).map(|n| n as usize), give_back(keep))
+    send(libc::SYS_write, fd, buf, 0).await
 }
 
 fn iovecs(bufs: &mut [Vec<u8>]) -> Vec<libc::iovec> {
@@ -210,38 +228,12 @@ pub async fn accept4(fd: i32, flags: i32) -> io::Result<i32> {
 
 /// `sendto(fd, buf, flags, NULL, 0)`; gives `buf` back.
 pub async fn sendto(fd: i32, buf: Vec<u8>, flags: i32) -> (io::Result<usize>, Vec<u8>) {
-    let args = [
-        fd as u64,
-        buf.as_ptr() as u64,
-        buf.len() as u64,
-        flags as u64,
-        0,
-        0,
-    ];
-    // SAFETY: The pointer is into `buf`, kept by the op.
-    let (ret, keep) = unsafe { Op::new(libc::SYS_sendto, args, Some(Box::new(buf))) }.await;
-    (to_result(ret).map(|n| n as usize), give_back(keep))
+    send(libc::SYS_sendto, fd, buf, flags).await
 }
 
 /// `recvfrom(fd, buf, flags, NULL, NULL)`; gives `buf` back truncated.
 pub async fn recvfrom(fd: i32, buf: Vec<u8>, flags: i32) -> (io::Result<usize>, Vec<u8>) {
-    let mut buf = buf;
-    let args = [
-        fd as u64,
-        buf.as_mut_ptr() as u64,
-        buf.len() as u64,
-        flags as u64,
-        0,
-        0,
-    ];
-    // SAFETY: The pointer is into `buf`, kept by the op.
-    let (ret, keep) = unsafe { Op::new(libc::SYS_recvfrom, args, Some(Box::new(buf))) }.await;
-    let mut buf: Vec<u8> = give_back(keep);
-    let r = to_result(ret).map(|n| n as usize);
-    if let Ok(n) = r {
-        buf.truncate(n);
-    }
-    (r, buf)
+    fill(libc::SYS_recvfrom, fd, buf, flags).await
 }
 
 /// `openat(dirfd, path, flags, mode)`.

@@ -17,6 +17,18 @@ fn registered(n: u32) -> Result<Region, String> {
     Ok(region)
 }
 
+/// The arguments of openat(AT_FDCWD, path, flags, 0).
+fn openat_args(path: &CString, flags: i32) -> [u64; 6] {
+    [
+        libc::AT_FDCWD as u64,
+        path.as_ptr() as u64,
+        flags as u64,
+        0,
+        0,
+        0,
+    ]
+}
+
 fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
 }
@@ -464,17 +476,7 @@ pub fn fd_interop() -> TestResult {
     std::fs::write("/tmp/flexsc-interop", b"direct data").map_err(|e| e.to_string())?;
     let path = cstr("/tmp/flexsc-interop");
     // Open through FlexSC, read directly.
-    let fd = r.call(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as u64,
-            path.as_ptr() as u64,
-            libc::O_RDONLY as u64,
-            0,
-            0,
-            0,
-        ],
-    )?;
+    let fd = r.call(libc::SYS_openat, openat_args(&path, libc::O_RDONLY))?;
     ensure!(fd >= 0, "openat: {fd}");
     let mut b = [0u8; 11];
     ensure_eq!(
@@ -718,17 +720,7 @@ fn seccomp_errno(nr: i64, errno: u32, tsync: bool) -> Result<(), String> {
 pub fn seccomp_after_register() -> TestResult {
     let r = registered(8)?;
     let null = cstr("/dev/null");
-    let fd = r.call(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as u64,
-            null.as_ptr() as u64,
-            libc::O_WRONLY as u64,
-            0,
-            0,
-            0,
-        ],
-    )?;
+    let fd = r.call(libc::SYS_openat, openat_args(&null, libc::O_WRONLY))?;
     ensure!(fd >= 0, "openat: {fd}");
     ensure_eq!(
         r.call(
@@ -1244,19 +1236,7 @@ pub fn creds_follow_owner() -> TestResult {
     }
     let r = registered(8)?;
     let path = cstr("/tmp/flexsc-rootonly");
-    let open = |r: &Region| {
-        r.call(
-            libc::SYS_openat,
-            [
-                libc::AT_FDCWD as u64,
-                path.as_ptr() as u64,
-                libc::O_RDONLY as u64,
-                0,
-                0,
-                0,
-            ],
-        )
-    };
+    let open = |r: &Region| r.call(libc::SYS_openat, openat_args(&path, libc::O_RDONLY));
     ensure_eq!(r.call(libc::SYS_geteuid, [0; 6])?, 0);
     let fd = open(&r)?;
     ensure!(fd >= 0, "root cannot open its file: {fd}");
