@@ -11,9 +11,6 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 TOP := $(CURDIR)
-# rustup's cargo for the userspace crates, even where ~/.cargo/bin is not on
-# PATH (CI's environment, sudo).
-export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 # ---------------------------------------------------------------------------
 # Pinned inputs: the series is written against exactly this kernel source.
@@ -24,6 +21,7 @@ BINDGEN_VERSION := 0.73.2
 APT_PACKAGES := \
 	linux-source-6.12=$(LINUX_SOURCE_VERSION) \
 	rustc-web=$(RUSTC_WEB_VERSION) rust-web-src=$(RUSTC_WEB_VERSION) \
+	cargo-web=$(RUSTC_WEB_VERSION) \
 	clang lld llvm libclang-dev build-essential flex bison bc kmod \
 	libelf-dev libssl-dev cpio xz-utils dwarves rsync git python3 \
 	qemu-system-x86 busybox-static \
@@ -44,7 +42,11 @@ KMAKE := $(MAKE) -C $(TOP)/linux O=$(KBUILD) LLVM=1 \
 	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-CARGO ?= cargo
+# Debian's cargo and rustc (cargo-web, rustc-web) for everything: the kernel,
+# bindgen and the userspace crates. Never rustup's, even where ~/.cargo/bin
+# comes first on PATH: a fresh Debian 12 has none, and one toolchain is what
+# the series is verified with.
+CARGO ?= env RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc /usr/bin/cargo
 # Static userspace binaries for the initramfs.
 TARGET := x86_64-unknown-linux-gnu
 STATIC_RUSTFLAGS := -C target-feature=+crt-static
@@ -82,7 +84,6 @@ $(DEPS_STAMP):
 		echo ">> cargo install bindgen-cli $(BINDGEN_VERSION) (a few minutes, once)"; \
 		$(CARGO) install --locked bindgen-cli --version $(BINDGEN_VERSION) --root $(TOOLS); \
 	fi
-	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
 	@touch $@
 
 # ---------------------------------------------------------------------------
