@@ -39,12 +39,13 @@ hostname flexsc
 ifconfig lo 127.0.0.1 up
 export PATH=/bin HOME=/root
 
-job=tests benchargs=
+job=tests benchargs= filter=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	flexsc.job=*) job=${arg#flexsc.job=} ;;
 	flexsc.benchargs=*) benchargs=$(echo "${arg#flexsc.benchargs=}" | tr , ' ') ;;
 	flexsc.stress=*) stress_secs=${arg#flexsc.stress=} ;;
+	flexsc.filter=*) filter=${arg#flexsc.filter=} ;;
 	esac
 done
 
@@ -52,7 +53,7 @@ out=/dev/ttyS1
 case "$job" in
 tests)
 	echo "# kernel $(uname -r), $(nproc) CPUs, FlexSC ABI $(cat /sys/kernel/flexsc/abi_version 2>/dev/null || echo missing)" >$out
-	/bin/flexsc-tests >$out 2>&1
+	/bin/flexsc-tests $filter >$out 2>&1
 	echo "flexsc-job-exit $?" >$out
 	;;
 server)

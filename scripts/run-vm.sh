@@ -48,6 +48,7 @@ qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp "$smp" -m "${FLEXSC_VM
 	-kernel "$kernel" -initrd "$initrd" -no-reboot -nodefaults -display none)
 cmdline="console=ttyS0 panic=-1 oops=panic flexsc.job=$job"
 [ -z "${FLEXSC_BENCH_ARGS:-}" ] || cmdline="$cmdline flexsc.benchargs=$FLEXSC_BENCH_ARGS"
+[ -z "${FLEXSC_TEST_FILTER:-}" ] || cmdline="$cmdline flexsc.filter=$FLEXSC_TEST_FILTER"
 [ -z "${FLEXSC_STRESS_SECS:-}" ] || cmdline="$cmdline flexsc.stress=$FLEXSC_STRESS_SECS"
 
 if [ "$job" = shell ]; then

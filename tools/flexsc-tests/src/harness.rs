@@ -89,10 +89,20 @@ fn run_one(test: &Test) -> TestResult {
     }
 }
 
-/// Runs `tests` whose names contain `filter` (all if empty) and prints TAP.
-/// Returns the number of failures.
+/// Whether `name` is selected by `filter`: comma-separated terms, a test
+/// is selected when its name contains a plain term (or there is none) and
+/// no term that starts with `-`.
+fn selected(name: &str, filter: &str) -> bool {
+    let terms: Vec<&str> = filter.split(',').filter(|t| !t.is_empty()).collect();
+    let (out, inc): (Vec<&str>, Vec<&str>) = terms.iter().partition(|t| t.starts_with('-'));
+    (inc.is_empty() || inc.iter().any(|t| name.contains(t)))
+        && !out.iter().any(|t| name.contains(&t[1..]))
+}
+
+/// Runs `tests` selected by `filter` (see [`selected`]; all if empty) and
+/// prints TAP. Returns the number of failures.
 pub fn run(tests: &[Test], filter: &str) -> usize {
-    let selected: Vec<&Test> = tests.iter().filter(|t| t.name.contains(filter)).collect();
+    let selected: Vec<&Test> = tests.iter().filter(|t| selected(t.name, filter)).collect();
     println!("TAP version 13");
     println!("1..{}", selected.len());
     let mut failed = 0;

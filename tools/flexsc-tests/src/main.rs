@@ -3,7 +3,8 @@
 //! it and fails the build on any `not ok`, a missing result or a kernel
 //! report.
 //!
-//! Usage: `flexsc-tests [FILTER]` runs the tests whose names contain FILTER.
+//! Usage: `flexsc-tests [FILTER]` runs the tests whose names contain one of
+//! FILTER's comma-separated terms and none of its terms that start with `-`.
 //! Without FlexSC in the running kernel every test fails: nothing is
 //! skipped silently.
 
@@ -11,6 +12,7 @@ mod api;
 mod engine;
 mod harness;
 mod register;
+mod security;
 mod server;
 mod stress;
 mod util;
@@ -71,6 +73,30 @@ const TESTS: &[Test] = tests![
     engine::trace_events,
     engine::creds_follow_owner,
     engine::systhreads_on_their_cpu,
+    security::capget_sees_owner_creds,
+    security::keyring_calls_after_cred_change,
+    security::seccomp_errno_zero_skips,
+    security::seccomp_judges_refused_numbers,
+    security::seccomp_kill_on_refused_number,
+    security::seccomp_sees_ip_zero,
+    security::sigmask_stays_blocked,
+    security::ppoll_mask_emulated,
+    security::stop_restarts_call(60),
+    security::cpuset_confines_systhreads,
+    security::idle_polling_bounded,
+    security::priority_who,
+    security::thread_calls_refused,
+    security::signals_raised_for_caller,
+    security::thread_cputime_is_owner(60),
+    security::unshare_files_followed,
+    security::chroot_followed,
+    security::namespaces_followed,
+    security::pkeys_refused,
+    security::region_must_be_private_anon,
+    security::wait_more_than_nentries,
+    security::wait_short_timeout,
+    security::teardown_waits_interruptibly,
+    security::disabled_sysctl,
     api::batches_and_tickets,
     api::owned_buffers,
     api::drop_unregisters,
