@@ -25,6 +25,10 @@
 //! - [`registration`]: a registered thread's state; register, wait, teardown.
 //! - [`worker`]: a systhread's loop, idling and concurrency management.
 //! - [`dispatch`]: what a call may do when run from a systhread.
+//! - [`owner`]: a systhread follows its owner's seccomp filter,
+//!   credentials, files, fs and namespaces at every call.
+//! - [`cpus`]: the CPUs a registration's systhreads may use.
+//! - [`ffi`]: the engine's own C glue (`glue.c`).
 //! - [`thread`]: io-threads, scheduling and signals for the engine.
 //! - [`stats`]: the counters of `/sys/kernel/flexsc/`.
 //!
@@ -34,9 +38,10 @@
 use kernel::{bindings, prelude::*};
 
 mod cpus;
-mod creds;
 mod dispatch;
 mod entry;
+mod ffi;
+mod owner;
 mod region;
 mod registration;
 mod stats;

@@ -2,19 +2,35 @@
 /*
  * FlexSC: the C glue of the engine.
  *
- * Only what C macros force to be C lives here: the system call
- * definitions, the sysfs attributes of /sys/kernel/flexsc/, the trace
- * points and the initcall. Everything else is the Rust crate in flexsc.rs,
- * which implements the rust_flexsc_*() functions declared below (their
- * contracts are documented there).
+ * Only what C macros and inline functions force to be C lives here: the
+ * system call definitions, the sysfs attributes of /sys/kernel/flexsc/,
+ * the kernel.flexsc_disabled sysctl, the trace points, the initcall, and
+ * the checks a systhread makes of its owner's state, which read
+ * task_struct, cred and mm fields that Rust must not lay out itself.
+ * Everything else is the Rust crate in flexsc.rs, which implements the
+ * rust_flexsc_*() functions declared in internal.h (their contracts are
+ * documented there) and declares the flexsc_*() ones below in ffi.rs.
  */
 
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/compat.h>
+#include <linux/cpuset.h>
+#include <linux/cred.h>
 #include <linux/flexsc.h>
+#include <linux/hrtimer.h>
 #include <linux/init.h>
 #include <linux/kobject.h>
+#include <linux/mm.h>
+#include <linux/pkeys.h>
+#include <linux/resume_user_mode.h>
+#include <linux/sched/signal.h>
 #include <linux/syscalls.h>
+#include <linux/sysctl.h>
 #include <linux/sysfs.h>
+#include <linux/wait.h>
 #include <uapi/linux/flexsc.h>
+#include <uapi/linux/keyctl.h>
 
 #include "internal.h"
 
@@ -36,6 +52,241 @@ SYSCALL_DEFINE2(flexsc_wait, unsigned int, min_complete,
 SYSCALL_DEFINE0(flexsc_exit)
 {
 	return rust_flexsc_exit();
+}
+
+/*
+ * kernel.flexsc_disabled, as io_uring_disabled: 0 anyone may register,
+ * 1 only with CAP_SYS_ADMIN, 2 nobody.
+ */
+static int flexsc_disabled;
+
+static struct ctl_table flexsc_sysctl_table[] = {
+	{
+		.procname	= "flexsc_disabled",
+		.data		= &flexsc_disabled,
+		.maxlen		= sizeof(flexsc_disabled),
+		.mode		= 0644,
+		.proc_handler	= proc_dointvec_minmax,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= SYSCTL_TWO,
+	},
+};
+
+/*
+ * Whether current may register: -EPERM as kernel.flexsc_disabled says,
+ * -EINVAL from an x32 process (only the 64-bit ABI has FlexSC entries).
+ */
+int flexsc_may_register(void)
+{
+	int disabled = READ_ONCE(flexsc_disabled);
+
+	if (disabled == 2 || (disabled == 1 && !capable(CAP_SYS_ADMIN)))
+		return -EPERM;
+	if (in_x32_syscall())
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The CPUs current's systhreads may use: those of its cpuset that are
+ * online, into @bits (@nbits bits, at least nr_cpu_ids).
+ */
+int flexsc_allowed_cpus(unsigned long *bits, unsigned int nbits)
+{
+	cpumask_var_t allowed;
+
+	if (nbits < nr_cpu_ids)
+		return -EINVAL;
+	if (!alloc_cpumask_var(&allowed, GFP_KERNEL))
+		return -ENOMEM;
+	cpuset_cpus_allowed(current, allowed);
+	cpumask_and(allowed, allowed, cpu_online_mask);
+	bitmap_zero(bits, nbits);
+	bitmap_copy(bits, cpumask_bits(allowed), nr_cpu_ids);
+	free_cpumask_var(allowed);
+	return 0;
+}
+
+/*
+ * Pins the @npages pages at @start of current's memory into @pages, for a
+ * registration. They must be private anonymous memory: shared memory
+ * (MAP_SHARED, a memfd, a file) could be written by another process, which
+ * would then submit calls with current's rights. The check and the pin are
+ * made under one mmap_lock, so the mapping cannot change between them;
+ * later changes to the mapping do not reach the pinned pages, and fork()
+ * copies pinned anonymous pages for the child.
+ *
+ * Returns the number of pages pinned, -EFAULT if a page is not mapped,
+ * -EINVAL if one is not private anonymous memory.
+ */
+long flexsc_pin_region(unsigned long start, unsigned long npages,
+		       struct page **pages)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long end = start + npages * PAGE_SIZE, addr;
+	struct vm_area_struct *vma;
+	long ret;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	for (addr = start; addr < end; addr = vma->vm_end) {
+		vma = vma_lookup(mm, addr);
+		if (!vma) {
+			ret = -EFAULT;
+			goto out;
+		}
+		if (!vma_is_anonymous(vma) || (vma->vm_flags & VM_SHARED)) {
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	ret = pin_user_pages(start, npages, FOLL_WRITE | FOLL_LONGTERM, pages);
+out:
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
+ * Before each call, a systhread (current) follows its owner: it takes on
+ * the owner's credentials when they changed, and refuses with -EPERM when
+ * the owner no longer shares the systhread's file table, fs (root, cwd) or
+ * namespaces (it unshared, chrooted or setns'd after registering: the
+ * systhread would keep the reach the owner gave up), or when the process
+ * uses protection keys (a systhread's PKRU is not its owner's, and kernel
+ * accesses to user memory obey PKRU). Only pointers are compared.
+ */
+int flexsc_follow_owner(struct task_struct *owner)
+{
+	struct task_struct *tsk = current;
+
+	if (unlikely(rcu_access_pointer(owner->real_cred) != tsk->real_cred)) {
+		const struct cred *cred = get_task_cred(owner);
+
+		flexsc_install_creds(cred);
+		put_cred(cred);
+	}
+	if (unlikely(READ_ONCE(owner->files) != tsk->files ||
+		     READ_ONCE(owner->fs) != tsk->fs ||
+		     READ_ONCE(owner->nsproxy) != tsk->nsproxy))
+		return -EPERM;
+#ifdef CONFIG_ARCH_HAS_PKEYS
+	if (unlikely(mm_pkey_allocation_map(tsk->mm) != 0x1))
+		return -EPERM;
+#endif
+	return 0;
+}
+
+#ifdef CONFIG_KEYS
+/* Whether naming @id would install that keyring into current's creds. */
+static bool flexsc_key_installs(u64 arg)
+{
+	const struct cred *cred = current_cred();
+
+	switch ((s32)arg) {
+	case KEY_SPEC_THREAD_KEYRING:
+		return !cred->thread_keyring;
+	case KEY_SPEC_PROCESS_KEYRING:
+		return !cred->process_keyring;
+	case KEY_SPEC_SESSION_KEYRING:
+		return !cred->session_keyring;
+	}
+	return false;
+}
+#endif
+
+/*
+ * Whether a key call must be refused: it would change "this thread's"
+ * keyrings, which for a systhread are not its owner's (joining or
+ * replacing a session keyring, setting the default request-key keyring,
+ * creating the thread, process or session keyring). Any argument that
+ * names a keyring the owner does not have yet counts.
+ */
+bool flexsc_key_call_refused(unsigned int nr, const u64 *args)
+{
+#ifdef CONFIG_KEYS
+	int i;
+
+	if (nr == __NR_keyctl) {
+		switch (args[0]) {
+		case KEYCTL_JOIN_SESSION_KEYRING:
+		case KEYCTL_SET_REQKEY_KEYRING:
+		case KEYCTL_SESSION_TO_PARENT:
+			return true;
+		}
+		for (i = 1; i < 5; i++)
+			if (flexsc_key_installs(args[i]))
+				return true;
+		return false;
+	}
+	if (nr == __NR_add_key)
+		return flexsc_key_installs(args[4]);
+	if (nr == __NR_request_key)
+		return flexsc_key_installs(args[3]);
+#endif
+	return false;
+}
+
+/* Audit records for an entry, as the syscall entry and exit make them. */
+void flexsc_audit_entry(unsigned int nr, const u64 *args)
+{
+	audit_syscall_entry(nr, args[0], args[1], args[2], args[3]);
+}
+
+void flexsc_audit_exit(long ret)
+{
+#ifdef CONFIG_AUDITSYSCALL
+	if (unlikely(audit_context()))
+		__audit_syscall_exit(!IS_ERR_VALUE(ret), ret);
+#endif
+}
+
+/*
+ * Once per scan pass: the work a task does on its way back to user mode,
+ * which a systhread never takes (memcg and blkcg throttling, task work).
+ */
+void flexsc_pass_done(void)
+{
+	if (test_thread_flag(TIF_NOTIFY_RESUME))
+		resume_user_mode_work(NULL);
+}
+
+/* init_waitqueue_head() is a macro (with a lock class per call site). */
+void flexsc_init_waitqueue(struct wait_queue_head *wq)
+{
+	init_waitqueue_head(wq);
+}
+
+/*
+ * flexsc_wait()'s sleep: until done(arg), a signal (-EINTR) or the
+ * absolute CLOCK_MONOTONIC @deadline in ns (-ETIMEDOUT; none if negative),
+ * on an hrtimer so that sub-millisecond timeouts are honoured.
+ */
+int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *),
+		      const void *arg, s64 deadline)
+{
+	DEFINE_WAIT(wait);
+	ktime_t expires = ns_to_ktime(deadline);
+	int ret = 0;
+
+	for (;;) {
+		prepare_to_wait(wq, &wait, TASK_INTERRUPTIBLE);
+		if (done(arg))
+			break;
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (deadline < 0) {
+			schedule();
+		} else if (!schedule_hrtimeout_range(&expires, 0,
+						     HRTIMER_MODE_ABS)) {
+			if (!done(arg))
+				ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	finish_wait(wq, &wait);
+	return ret;
 }
 
 /*
@@ -120,6 +371,7 @@ static int __init flexsc_init(void)
 		kobject_put(kobj);
 		return err;
 	}
+	register_sysctl_init("kernel", flexsc_sysctl_table);
 	pr_info("flexsc: exception-less system calls, ABI %d (syscalls 463-465)\n",
 		FLEXSC_ABI_VERSION);
 	return 0;

@@ -2,8 +2,8 @@
 /*
  * FlexSC: the functions that cross between glue.c and the Rust crate.
  * The rust_flexsc_*() ones are implemented in Rust (flexsc.rs, where their
- * contracts are documented); the flexsc_trace_*() ones in glue.c, for Rust
- * (trace.rs).
+ * contracts are documented); the flexsc_*() ones in glue.c, for Rust
+ * (ffi.rs and trace.rs).
  */
 #ifndef _FLEXSC_INTERNAL_H
 #define _FLEXSC_INTERNAL_H
@@ -12,6 +12,9 @@
 
 struct flexsc_params;
 struct __kernel_timespec;
+struct page;
+struct task_struct;
+struct wait_queue_head;
 
 long rust_flexsc_register(const struct flexsc_params __user *params,
 			  size_t size);
@@ -19,6 +22,20 @@ long rust_flexsc_wait(unsigned int min_complete,
 		      const struct __kernel_timespec __user *timeout);
 long rust_flexsc_exit(void);
 u64 rust_flexsc_stat(unsigned int which);
+
+/* glue.c, for Rust (ffi.rs), documented there. */
+int flexsc_may_register(void);
+int flexsc_allowed_cpus(unsigned long *bits, unsigned int nbits);
+long flexsc_pin_region(unsigned long start, unsigned long npages,
+		       struct page **pages);
+int flexsc_follow_owner(struct task_struct *owner);
+bool flexsc_key_call_refused(unsigned int nr, const u64 *args);
+void flexsc_audit_entry(unsigned int nr, const u64 *args);
+void flexsc_audit_exit(long ret);
+void flexsc_pass_done(void);
+void flexsc_init_waitqueue(struct wait_queue_head *wq);
+int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *),
+		      const void *arg, s64 deadline);
 
 void flexsc_trace_register(pid_t tid, u32 nentries, u32 nsysthreads);
 void flexsc_trace_dispatch(pid_t tid, u32 index, u32 nr, int cpu);

@@ -16,6 +16,7 @@
 use core::ptr::NonNull;
 use kernel::{bindings, prelude::*};
 
+use crate::ffi;
 use crate::stats::{self, Stat};
 
 /// A user region, pinned and mapped into the kernel.
@@ -42,25 +43,25 @@ impl PinnedRegion {
     /// Pins the `len` bytes at user address `uaddr` (page aligned) of the
     /// current process, writable, and maps them.
     ///
-    /// Fails with `EFAULT` if any page is not mapped writable by current.
+    /// Fails with `EFAULT` if any page is not mapped writable by current,
+    /// and `EINVAL` if any is not private anonymous memory (shared memory
+    /// would let another process submit calls with current's rights).
     pub(crate) fn pin(uaddr: usize, len: usize) -> Result<Self> {
         let npages = len.div_ceil(bindings::PAGE_SIZE);
         let mut pages = KVec::from_elem(core::ptr::null_mut(), npages, GFP_KERNEL)?;
         let locked = LockedVm::account(npages)?;
         // SAFETY: `pages` has room for `npages` pointers; the user range is
-        // checked by `pin_user_pages_fast` itself.
-        let pinned = unsafe {
-            bindings::pin_user_pages_fast(
-                uaddr as _,
-                npages as _,
-                bindings::FOLL_WRITE | bindings::FOLL_LONGTERM,
-                pages.as_mut_ptr(),
-            )
-        };
-        if pinned < 0 && pinned != ENOMEM.to_errno() as _ {
-            return Err(EFAULT);
-        } else if pinned < 0 {
-            return Err(ENOMEM);
+        // checked by the callee, which also refuses memory that is not
+        // private and anonymous (-EINVAL).
+        let pinned =
+            unsafe { ffi::flexsc_pin_region(uaddr as _, npages as _, pages.as_mut_ptr()) };
+        if pinned < 0 {
+            return Err(match pinned as i32 {
+                e if e == ENOMEM.to_errno() || e == EINVAL.to_errno() || e == EINTR.to_errno() => {
+                    Error::from_errno(e)
+                }
+                _ => EFAULT,
+            });
         }
         if pinned as usize != npages {
             // SAFETY: The first `pinned` entries were just pinned.

@@ -6,12 +6,20 @@
 //!
 //! ```text
 //!  flexsc_register()                                   flexsc_exit(), do_exit(), execve()
-//!  copy + check params, pin + vmap region,             (always on the registered thread)
-//!  start systhreads, task->syspage = Arc  --- live --> task->syspage = NULL, stopping = true,
-//!                                                      interrupt every systhread, wait until
-//!                                                      none is left, unpin + vunmap region,
-//!                                                      drop the Arc (systhreads held clones)
+//!  kernel.flexsc_disabled, copy + check params,        (always on the registered thread)
+//!  CPUs within the cpuset, pin + vmap region           task->syspage = NULL, stopping = true,
+//!  (private anonymous memory only), hold the           interrupt every systhread, wait
+//!  owner's task, start systhreads,         --- live --> (interruptibly) until none is left,
+//!  task->syspage = Arc                                 then unpin + vunmap the region; drop
+//!                                                      the Arc (systhreads held clones)
 //! ```
+//!
+//! Teardown never waits uninterruptibly: a call stuck in a killable sleep
+//! would leave its owner in D state. If the wait is interrupted, the
+//! systhreads still running finish on their own: each holds the
+//! registration (and so the region and the owner's `task_struct`) and its
+//! own reference on the owner's seccomp filter, and runs no new call once
+//! `stop` is set; the last one to leave unpins the region.
 //!
 //! Only the registered thread sets or clears its `syspage`, and only it
 //! calls `flexsc_wait()`, so neither can race with its own teardown.
@@ -19,22 +27,21 @@
 //! Lock order: `Registration::region` (mutex) is never held with
 //! `Registration::inner` (spinlock); `inner` is the innermost lock.
 
+use core::ffi::c_void;
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings,
     prelude::*,
-    sync::{
-        new_condvar, new_mutex, new_spinlock, Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex,
-        SpinLock,
-    },
+    sync::{new_condvar, new_mutex, new_spinlock, Arc, ArcBorrow, CondVar, Mutex, SpinLock},
     task::Task,
     time::Ktime,
-    types::ARef,
+    types::{ARef, Opaque},
 };
 
 use crate::cpus;
 use crate::dispatch::Owner;
 use crate::entry::{region_len, Entries};
+use crate::ffi;
 use crate::region::PinnedRegion;
 use crate::stats::{self, Stat};
 use crate::thread::{self, current_raw, RawTask};
@@ -48,6 +55,10 @@ const MAX_SYSTHREADS: u32 = 256;
 const MAX_BLOCKING_WORKERS: u32 = 64;
 /// How long an idle systhread polls before it sleeps, if `idle_us` is 0.
 const DEFAULT_IDLE_US: u32 = 100;
+/// The longest an idle systhread polls: larger `idle_us` are capped, so
+/// that a registration cannot keep CPUs busy for nothing (as io_uring's
+/// default SQPOLL idle, one second).
+const MAX_IDLE_US: u32 = 1_000_000;
 
 /// State of a registration under its spinlock.
 struct Inner {
@@ -95,9 +106,9 @@ pub(crate) struct Registration {
     /// Idle systhreads sleep here.
     #[pin]
     wake: CondVar,
-    /// `flexsc_wait()` sleeps here.
+    /// `flexsc_wait()` sleeps here (`flexsc_wait_event()` in `glue.c`).
     #[pin]
-    completed: CondVar,
+    completed: Opaque<bindings::wait_queue_head>,
     /// Teardown waits here for the workers to leave.
     #[pin]
     exited: CondVar,
@@ -122,6 +133,11 @@ fn set_current_syspage(reg: *const Registration) {
 impl Registration {
     /// `flexsc_register(params, size)` for the current thread.
     pub(crate) fn register(uparams: usize, size: usize) -> Result {
+        // SAFETY: Reads a sysctl and current's ABI.
+        let err = unsafe { ffi::flexsc_may_register() };
+        if err != 0 {
+            return Err(Error::from_errno(err));
+        }
         let p = read_params(uparams, size)?;
         if p.flags != 0
             || p.nentries == 0
@@ -151,7 +167,8 @@ impl Registration {
         for i in 0..nslots {
             slots.push(Slot::new(cpus[(i as usize) % cpus.len()]), GFP_KERNEL)?;
         }
-        let max_workers = 2 * nslots + p.nentries.min(MAX_BLOCKING_WORKERS);
+        // A standby, a rescuer and a scanner per slot, and the calls that block.
+        let max_workers = 3 * nslots + p.nentries.min(MAX_BLOCKING_WORKERS);
         let mut tasks = KVec::with_capacity(max_workers as usize, GFP_KERNEL)?;
         for _ in 0..max_workers {
             tasks.push(None, GFP_KERNEL)?;
@@ -159,11 +176,14 @@ impl Registration {
         let idle_us = if p.idle_us == 0 {
             DEFAULT_IDLE_US
         } else {
-            p.idle_us
+            p.idle_us.min(MAX_IDLE_US)
         };
         let task = current_raw();
         // SAFETY: Current is valid.
         let tid = unsafe { bindings::task_pid_vnr(task) };
+        // SAFETY: Current is valid; `ARef::from` takes a reference of its
+        // own, held as long as the registration.
+        let task: ARef<Task> = ARef::from(unsafe { &*task.cast::<Task>() });
 
         let reg = Arc::pin_init(
             pin_init!(Registration {
@@ -182,17 +202,20 @@ impl Registration {
                     "flexsc_registration_inner"
                 ),
                 wake <- new_condvar!("flexsc_registration_wake"),
-                completed <- new_condvar!("flexsc_registration_completed"),
+                // SAFETY: `slot` is valid while the closure runs.
+                completed <- Opaque::ffi_init(|slot| unsafe { ffi::flexsc_init_waitqueue(slot) }),
                 exited <- new_condvar!("flexsc_registration_exited"),
             }),
             GFP_KERNEL,
         )?;
 
-        // Every systhread: a scanner, and a standby that takes over its CPU
-        // when a call blocks.
+        // Every systhread: a standby that takes over its CPU when a call
+        // blocks, a rescuer for when no standby can be made, and the
+        // scanner, started last so that a first call that blocks finds both.
         for slot in 0..nslots as usize {
-            let started = Self::spawn_worker(&reg, slot, Role::Scanner)
-                .and_then(|()| Self::spawn_worker(&reg, slot, Role::Standby));
+            let started = Self::spawn_worker(&reg, slot, Role::Standby)
+                .and_then(|()| Self::spawn_worker(&reg, slot, Role::Rescuer))
+                .and_then(|()| Self::spawn_worker(&reg, slot, Role::Scanner));
             if let Err(e) = started {
                 reg.teardown();
                 return Err(e);
@@ -270,11 +293,11 @@ impl Registration {
                 thread::interrupt(new.task());
             }
         }
-        if let Role::Standby = role {
+        if !matches!(role, Role::Scanner) {
             // Published before it runs, so that a call blocking right after
             // this finds it. Losing a race to another standby only makes
             // this one an extra scanner, which retires after a call.
-            arc.slots[slot].publish_standby(thread::raw(new.task()));
+            arc.slots[slot].publish(role, thread::raw(new.task()));
         }
         stats::add(Stat::Systhreads, 1);
         new.start();
@@ -354,16 +377,27 @@ impl Registration {
         // its `waiters` increment before counting DONE entries.
         fence(Ordering::SeqCst);
         if self.waiters.load(Ordering::Relaxed) != 0 {
-            let _inner = self.inner.lock();
-            self.completed.notify_all();
+            // SAFETY: The wait queue was initialised in `register` and lives
+            // as long as `self`.
+            unsafe {
+                bindings::__wake_up(
+                    self.completed.get(),
+                    bindings::TASK_NORMAL,
+                    1,
+                    core::ptr::null_mut(),
+                )
+            };
         }
     }
 
     /// `flexsc_wait(min_complete, timeout)` for the current thread.
     pub(crate) fn wait(min_complete: u32, utimeout: usize) -> Result<i64> {
         let reg = Self::current().ok_or(EINVAL)?;
+        if min_complete > reg.entries.len() {
+            return Err(EINVAL);
+        }
         let deadline = if utimeout == 0 {
-            None
+            -1
         } else {
             // SAFETY: `timespec64` is plain data.
             let mut ts: bindings::timespec64 = unsafe { core::mem::zeroed() };
@@ -378,7 +412,7 @@ impl Registration {
             let ns = (ts.tv_sec as i64)
                 .saturating_mul(1_000_000_000)
                 .saturating_add(ts.tv_nsec as i64);
-            Some(Ktime::ktime_get().to_ns().saturating_add(ns))
+            Ktime::ktime_get().to_ns().saturating_add(ns)
         };
 
         reg.wake_idle();
@@ -387,38 +421,44 @@ impl Registration {
             return Ok(done as i64);
         }
 
-        let mut inner = reg.inner.lock();
+        /// What the wait waits for.
+        struct Target<'a> {
+            reg: &'a Registration,
+            min: u32,
+        }
+        /// # Safety
+        ///
+        /// `arg` points at a live `Target`.
+        unsafe extern "C" fn reached(arg: *const c_void) -> bool {
+            // SAFETY: Per the function's contract.
+            let t = unsafe { &*arg.cast::<Target<'_>>() };
+            t.reg.entries.count_done() >= t.min
+        }
+        let target = Target {
+            reg: &reg,
+            min: min_complete,
+        };
         reg.waiters.fetch_add(1, Ordering::SeqCst);
-        let result = loop {
-            let done = reg.entries.count_done();
-            if done >= min_complete {
-                break Ok(done as i64);
-            }
-            let Some(deadline) = deadline else {
-                if reg.completed.wait_interruptible(&mut inner) {
-                    break Err(EINTR);
-                }
-                continue;
-            };
-            let left = deadline - Ktime::ktime_get().to_ns();
-            if left <= 0 {
-                break Err(Error::from_errno(-(bindings::ETIMEDOUT as i32)));
-            }
-            // SAFETY: Plain arithmetic.
-            let jiffies = unsafe { bindings::nsecs_to_jiffies(left as u64) }.max(1);
-            if let CondVarTimeoutResult::Signal { .. } = reg
-                .completed
-                .wait_interruptible_timeout(&mut inner, jiffies as _)
-            {
-                break Err(EINTR);
-            }
+        // SAFETY: The wait queue lives as long as `reg`; `target` outlives
+        // the call, which passes it only to `reached`.
+        let err = unsafe {
+            ffi::flexsc_wait_event(
+                reg.completed.get(),
+                reached,
+                (&target as *const Target<'_>).cast(),
+                deadline,
+            )
         };
         reg.waiters.fetch_sub(1, Ordering::SeqCst);
-        drop(inner);
-        result
+        if err != 0 {
+            return Err(Error::from_errno(err));
+        }
+        Ok(reg.entries.count_done() as i64)
     }
 
-    /// Stops every worker, waits until all have left, unpins the region.
+    /// Stops every worker and waits, interruptibly, until all have left;
+    /// then unpins the region. If the wait is interrupted, the last worker
+    /// to leave unpins it (see the module documentation).
     fn teardown(&self) {
         {
             let mut inner = self.inner.lock();
@@ -432,7 +472,9 @@ impl Registration {
         }
         let mut inner = self.inner.lock();
         while inner.live != 0 {
-            self.exited.wait(&mut inner);
+            if self.exited.wait_interruptible(&mut inner) {
+                return;
+            }
         }
         drop(inner);
         // No worker is left: nobody uses `entries` any more.

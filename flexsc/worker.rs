@@ -31,12 +31,13 @@
 
 use core::cell::Cell;
 use core::ptr::null_mut;
-use core::sync::atomic::{fence, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc, time::Ktime};
 
-use crate::creds::Creds;
 use crate::dispatch::{self, Outcome};
 use crate::entry::Call;
+use crate::ffi;
+use crate::owner::Follower;
 use crate::registration::Registration;
 use crate::stats::{self, Stat};
 use crate::thread::{self, current_raw, RawTask, RcuGuard};
@@ -49,6 +50,10 @@ pub(crate) enum Role {
     Scanner,
     /// Waiting to take over its slot's CPU.
     Standby,
+    /// The slot's reserve: takes over when a call blocks and no standby
+    /// could be made (the pool is full, or creating a thread failed), so
+    /// that non-blocking entries keep completing.
+    Rescuer,
 }
 
 /// One systhread's CPU and concurrency management.
@@ -57,9 +62,13 @@ pub(crate) struct Slot {
     pub(crate) cpu: u32,
     /// Workers scanning or running a call, not blocked in it.
     nr_running: AtomicU32,
+    /// Set once the slot's first scanner runs.
+    started: AtomicBool,
     /// A worker waiting to take over, or null. Its task is valid while it is
     /// here, and for an RCU grace period after it is taken out.
     standby: AtomicPtr<bindings::task_struct>,
+    /// The rescuer, while it waits; as `standby`.
+    rescuer: AtomicPtr<bindings::task_struct>,
 }
 
 impl Slot {
@@ -68,7 +77,17 @@ impl Slot {
         Self {
             cpu,
             nr_running: AtomicU32::new(0),
+            started: AtomicBool::new(false),
             standby: AtomicPtr::new(null_mut()),
+            rescuer: AtomicPtr::new(null_mut()),
+        }
+    }
+
+    /// Where a worker of `role` waits to take over.
+    fn place(&self, role: Role) -> &AtomicPtr<bindings::task_struct> {
+        match role {
+            Role::Rescuer => &self.rescuer,
+            _ => &self.standby,
         }
     }
 
@@ -77,19 +96,23 @@ impl Slot {
         !self.standby.load(Ordering::SeqCst).is_null()
     }
 
-    /// Makes `task` the slot's standby if it has none. Returns `false` if it
-    /// has one.
-    pub(crate) fn publish_standby(&self, task: RawTask) -> bool {
-        self.standby
+    /// Makes `task` the slot's worker in waiting for `role` if the slot has
+    /// none. Returns `false` if it has one.
+    pub(crate) fn publish(&self, role: Role, task: RawTask) -> bool {
+        self.place(role)
             .compare_exchange(null_mut(), task, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
 
-    /// Wakes the standby, if any, to take over. Returns `false` if there was
-    /// none. Called from the scheduler: never sleeps.
+    /// Wakes the standby, or else the rescuer, to take over. Returns
+    /// `false` if there was neither. Called from the scheduler: never
+    /// sleeps.
     fn activate_standby(&self) -> bool {
         let _rcu = RcuGuard::new();
-        let task = self.standby.swap(null_mut(), Ordering::SeqCst);
+        let mut task = self.standby.swap(null_mut(), Ordering::SeqCst);
+        if task.is_null() {
+            task = self.rescuer.swap(null_mut(), Ordering::SeqCst);
+        }
         if task.is_null() {
             return false;
         }
@@ -159,13 +182,13 @@ impl Worker {
         // SAFETY: Current is this worker's thread; the pointer is cleared
         // below, before `this` is dropped.
         unsafe { bindings::flexsc_set_worker(me, (&*this as *const Worker).cast_mut().cast()) };
-        let creds = Creds::new();
+        let follower = Follower::new();
 
-        this.work(&creds);
+        this.work(&follower);
 
         // SAFETY: As above.
         unsafe { bindings::flexsc_set_worker(me, null_mut()) };
-        drop(creds);
+        drop(follower);
         this.flush_stats();
         // After this the registration may unmap the region: nothing below
         // touches it.
@@ -180,14 +203,13 @@ impl Worker {
         self.dying.get() || self.reg.stop.load(Ordering::Relaxed)
     }
 
-    fn work(&self, creds: &Creds) {
-        if let Role::Standby = self.role {
-            // Published by the thread that created this one.
-            if !self.wait_as_standby() {
-                return;
-            }
-        } else {
+    fn work(&self, follower: &Follower) {
+        if let Role::Scanner = self.role {
             self.slot().nr_running.fetch_add(1, Ordering::SeqCst);
+            self.slot().started.store(true, Ordering::SeqCst);
+        } else if !self.wait_as_standby(self.role) {
+            // Published by the thread that created this one.
+            return;
         }
 
         let reg = &*self.reg;
@@ -212,7 +234,7 @@ impl Worker {
                     continue;
                 };
                 found = true;
-                self.execute(&call, creds);
+                self.execute(&call, follower);
                 if !self.after_call() {
                     // Retired, and the slot needs no other standby.
                     return;
@@ -221,6 +243,10 @@ impl Worker {
                     break 'scan;
                 }
             }
+            // What a task does on its way back to user mode, which a
+            // systhread never takes: memcg and blkcg throttling.
+            // SAFETY: Current is a systhread between calls.
+            unsafe { ffi::flexsc_pass_done() };
             let now = Ktime::ktime_get().to_ns();
             if found {
                 last_work = now;
@@ -237,16 +263,16 @@ impl Worker {
     }
 
     /// Runs one claimed call and completes its entry.
-    fn execute(&self, call: &Call, creds: &Creds) {
+    fn execute(&self, call: &Call, follower: &Follower) {
         let reg = &*self.reg;
         trace::dispatch(reg.owner.tid, call.index, call.nr, self.slot().cpu);
-        // SAFETY: The owner outlives its registration's workers.
-        unsafe { creds.follow(reg.owner.task) };
         let outcome = dispatch::run(
             &reg.owner,
+            follower,
             call,
             || self.in_call.set(true),
             || self.in_call.set(false),
+            || self.should_leave(),
         );
         let ret = match outcome {
             Outcome::Ran(ret) => {
@@ -286,34 +312,49 @@ impl Worker {
         self.stand_by()
     }
 
-    /// Waits as the slot's standby until the scheduler hook hands it the CPU
-    /// (`true`: now a scanner, counted in `nr_running`), or until it must
-    /// leave (`false`, not counted), also when the slot has a standby.
+    /// Waits as the slot's standby (or else its rescuer) until the
+    /// scheduler hook hands it the CPU (`true`: now a scanner, counted in
+    /// `nr_running`), or until it must leave (`false`, not counted), also
+    /// when the slot has both.
     fn stand_by(&self) -> bool {
-        self.slot().publish_standby(self.task.get()) && self.wait_as_standby()
+        let me = self.task.get();
+        for role in [Role::Standby, Role::Rescuer] {
+            if self.slot().publish(role, me) {
+                return self.wait_as_standby(role);
+            }
+        }
+        false
     }
 
-    /// The wait of [`Worker::stand_by`], for a worker already published as
-    /// the slot's standby (or one that lost the race to be: it counts as
-    /// taken over at once).
-    fn wait_as_standby(&self) -> bool {
+    /// The wait of [`Worker::stand_by`], for a worker already published in
+    /// `role`'s place (or one that lost the race to be: it counts as taken
+    /// over at once).
+    ///
+    /// A worker in waiting also takes over by itself when every worker of a
+    /// started slot is blocked: it may have been published after the last
+    /// runner blocked and found nobody to wake.
+    fn wait_as_standby(&self, role: Role) -> bool {
         let slot = self.slot();
+        let place = slot.place(role);
         let me = self.task.get();
         loop {
             thread::prepare_to_sleep();
-            if slot.standby.load(Ordering::SeqCst) != me {
+            if place.load(Ordering::SeqCst) != me {
                 break;
             }
-            if self.dying.get() || self.reg.stop.load(Ordering::SeqCst) {
+            let orphaned = slot.started.load(Ordering::SeqCst)
+                && slot.nr_running.load(Ordering::SeqCst) == 0;
+            if orphaned || self.dying.get() || self.reg.stop.load(Ordering::SeqCst) {
                 thread::set_running();
-                if slot
-                    .standby
+                if place
                     .compare_exchange(me, null_mut(), Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
+                    && !orphaned
                 {
                     return false;
                 }
-                // Taken meanwhile: count as running; the loop sees `stop`.
+                // Taken meanwhile, or taking over: count as running; the
+                // scan loop sees `stop`.
                 break;
             }
             if thread::signal_pending() {
