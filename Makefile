@@ -54,7 +54,7 @@ GUEST_BIN := $(TOP)/target/$(TARGET)/release
 
 .PHONY: help deps tree config kernel headers c-example userspace initramfs \
 	debug-config debug-kernel debug-test server-bench vm-test test host-test \
-	check-patches patches shell bench deb clean distclean
+	check-patches patches shell bench deb clean distclean fresh-check
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -190,6 +190,11 @@ BENCH_ARGS ?=
 bench: kernel initramfs
 	@FLEXSC_BENCH_ARGS="$(BENCH_ARGS)" scripts/run-vm.sh --kernel $(BZIMAGE) \
 		--initrd $(INITRAMFS) --job bench --log-dir $(BUILD)/bench
+
+# The README's test command on a fresh Debian 12 (debootstrap minbase root
+# with only git and make added), from a clone of HEAD. Needs root.
+fresh-check:
+	@scripts/fresh-check.sh
 
 clean:
 	rm -rf $(KBUILD) $(INITRAMFS) $(BUILD)/vm $(BUILD)/initramfs
