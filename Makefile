@@ -173,6 +173,7 @@ initramfs: userspace c-example
 host-test: tree
 	$(CARGO) test --locked --workspace
 	@scripts/test-check-vm-logs.sh
+	@scripts/check-semantics.py
 
 vm-test: kernel initramfs
 	@scripts/run-vm.sh --kernel $(BZIMAGE) --initrd $(INITRAMFS) --job tests \
@@ -197,8 +198,8 @@ fresh-check:
 	@scripts/fresh-check.sh
 
 clean:
-	rm -rf $(KBUILD) $(INITRAMFS) $(BUILD)/vm $(BUILD)/initramfs
+	rm -rf --one-file-system $(KBUILD) $(INITRAMFS) $(BUILD)/vm $(BUILD)/initramfs
 	$(CARGO) clean
 
 distclean: clean
-	rm -rf linux $(BUILD)
+	rm -rf --one-file-system linux $(BUILD)

@@ -47,6 +47,12 @@ t1=$(date +%s)
 say "adding git and make"
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
 	/bin/sh -c 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends git make ca-certificates >/dev/null'
+# This machine's own trust anchors (a TLS-inspecting proxy's CA, say), so
+# that the root reaches crates.io as the host does; none on a plain host.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+	cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+	chroot "$root" /usr/sbin/update-ca-certificates >/dev/null
+fi
 git clone -q --no-hardlinks "$TOP" "$root/root/flexsc-rs"
 t2=$(date +%s)
 
