@@ -25,7 +25,9 @@ APT_PACKAGES := \
 	clang lld llvm libclang-dev build-essential flex bison bc kmod \
 	libelf-dev libssl-dev cpio xz-utils dwarves rsync git python3 \
 	qemu-system-x86 busybox-static \
-	debhelper dpkg-dev fakeroot
+	debhelper dpkg-dev fakeroot \
+	rust-web-clippy=$(RUSTC_WEB_VERSION) rustfmt-web=$(RUSTC_WEB_VERSION) \
+	python3-ply python3-git
 
 # ---------------------------------------------------------------------------
 BUILD := $(TOP)/build
@@ -54,7 +56,7 @@ GUEST_BIN := $(TOP)/target/$(TARGET)/release
 
 .PHONY: help deps tree config kernel headers c-example userspace initramfs \
 	debug-config debug-kernel debug-test server-bench vm-test test host-test \
-	check-patches patches shell bench deb clean distclean fresh-check
+	check-patches patches shell bench deb clean distclean fresh-check lint
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -179,7 +181,11 @@ vm-test: kernel initramfs
 	@scripts/run-vm.sh --kernel $(BZIMAGE) --initrd $(INITRAMFS) --job tests \
 		--log-dir $(BUILD)/vm
 
-test: host-test check-patches vm-test
+# checkpatch on the series, rustfmtcheck and clippy on the subsystem.
+lint: kernel
+	@scripts/lint.sh "$(KMAKE)"
+
+test: host-test check-patches lint vm-test
 
 shell: kernel initramfs
 	@scripts/run-vm.sh --kernel $(BZIMAGE) --initrd $(INITRAMFS) --job shell \

@@ -35,11 +35,11 @@ pub(crate) fn allowed_cpus(umask: usize, size: usize) -> Result<KVec<u32>> {
     // SAFETY: `nr_cpu_ids` is set once during boot, long before any syscall.
     let nr_cpu_ids = unsafe { bindings::nr_cpu_ids }.min(bindings::NR_CPUS);
     let bits = c_ulong::BITS;
-    let mut allowed = KVec::from_elem(0 as c_ulong, nr_cpu_ids.div_ceil(bits) as usize, GFP_KERNEL)?;
+    let mut allowed =
+        KVec::from_elem(0 as c_ulong, nr_cpu_ids.div_ceil(bits) as usize, GFP_KERNEL)?;
     // SAFETY: `allowed` has room for `nr_cpu_ids` bits.
-    let err = unsafe {
-        ffi::flexsc_allowed_cpus(allowed.as_mut_ptr(), allowed.len() as u32 * bits)
-    };
+    let err =
+        unsafe { ffi::flexsc_allowed_cpus(allowed.as_mut_ptr(), allowed.len() as u32 * bits) };
     if err != 0 {
         return Err(Error::from_errno(err));
     }

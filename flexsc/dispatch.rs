@@ -12,7 +12,7 @@
 //! are calls whose meaning is "this thread": the systhread is not the
 //! owner, so they are emulated where that is exact and refused (`-ENOSYS`)
 //! where it is not. `docs/semantics.md` carries the table, and
-//! `scripts/check-semantics.sh` checks it against [`policy`].
+//! `scripts/check-semantics.py` checks it against [`policy`].
 //!
 //! The order for each entry:
 //!
@@ -192,9 +192,16 @@ pub(crate) fn policy(nr: u32, args: &[u64; 6]) -> Policy {
         KEYCTL | ADD_KEY | REQUEST_KEY => Policy::Keys,
         GETTID => Policy::Gettid,
         // "pid 0" means the calling thread.
-        SCHED_SETAFFINITY | SCHED_GETAFFINITY | SCHED_SETSCHEDULER | SCHED_GETSCHEDULER
-        | SCHED_SETPARAM | SCHED_GETPARAM | SCHED_SETATTR | SCHED_GETATTR
-        | SCHED_RR_GET_INTERVAL | GET_ROBUST_LIST => Policy::SelfPid(0),
+        SCHED_SETAFFINITY
+        | SCHED_GETAFFINITY
+        | SCHED_SETSCHEDULER
+        | SCHED_GETSCHEDULER
+        | SCHED_SETPARAM
+        | SCHED_GETPARAM
+        | SCHED_SETATTR
+        | SCHED_GETATTR
+        | SCHED_RR_GET_INTERVAL
+        | GET_ROBUST_LIST => Policy::SelfPid(0),
         PERF_EVENT_OPEN => Policy::SelfPid(1),
         GETPRIORITY | SETPRIORITY if args[0] == PRIO_PROCESS => Policy::SelfPid(1),
         IOPRIO_SET | IOPRIO_GET if args[0] == IOPRIO_WHO_PROCESS => Policy::SelfPid(1),

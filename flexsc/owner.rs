@@ -47,22 +47,23 @@ impl Follower {
     }
 
     /// The owner's seccomp verdict on call `nr` with `args`: `Ok` to run
-    /// it, `Err` with the result to complete it with, unrun.
+    /// it, `Err` with the result to complete it with, unrun (`-ENOSYS`
+    /// where the verdict acts on the calling thread, or kills).
     pub(crate) fn seccomp(&self, owner: RawTask, nr: u32, args: &[u64; 6]) -> Result<(), i64> {
         let mut filter = self.filter.get();
         let mut ret: isize = 0;
         // SAFETY: `owner` is valid (the registration holds a reference);
         // `filter` is our counted reference or null, and the callee swaps
         // it for another counted reference; `args` has six elements.
-        let run = unsafe {
+        let verdict = unsafe {
             bindings::seccomp_flexsc_verdict(owner, &mut filter, nr, args.as_ptr(), &mut ret)
         };
         // INVARIANT: the callee keeps `filter` a counted reference.
         self.filter.set(filter);
-        if run {
-            Ok(())
-        } else {
-            Err(ret as i64)
+        match verdict {
+            bindings::seccomp_flexsc_SECCOMP_FLEXSC_RUN => Ok(()),
+            bindings::seccomp_flexsc_SECCOMP_FLEXSC_SKIP => Err(ret as i64),
+            _ => Err(-(bindings::ENOSYS as i64)),
         }
     }
 

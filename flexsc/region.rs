@@ -53,8 +53,7 @@ impl PinnedRegion {
         // SAFETY: `pages` has room for `npages` pointers; the user range is
         // checked by the callee, which also refuses memory that is not
         // private and anonymous (-EINVAL).
-        let pinned =
-            unsafe { ffi::flexsc_pin_region(uaddr as _, npages as _, pages.as_mut_ptr()) };
+        let pinned = unsafe { ffi::flexsc_pin_region(uaddr as _, npages as _, pages.as_mut_ptr()) };
         if pinned < 0 {
             return Err(match pinned as i32 {
                 e if e == ENOMEM.to_errno() || e == EINVAL.to_errno() || e == EINTR.to_errno() => {

@@ -342,8 +342,8 @@ impl Worker {
             if place.load(Ordering::SeqCst) != me {
                 break;
             }
-            let orphaned = slot.started.load(Ordering::SeqCst)
-                && slot.nr_running.load(Ordering::SeqCst) == 0;
+            let orphaned =
+                slot.started.load(Ordering::SeqCst) && slot.nr_running.load(Ordering::SeqCst) == 0;
             if orphaned || self.dying.get() || self.reg.stop.load(Ordering::SeqCst) {
                 thread::set_running();
                 if place

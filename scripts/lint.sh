@@ -1,0 +1,34 @@
+#!/bin/bash
+# lint.sh "<kernel make command>": the checks a maintainer runs on the
+# series, failing on any finding:
+#   - scripts/checkpatch.pl on every patch of patches/ (no ERROR or WARNING);
+#   - make rustfmtcheck (the tree's Rust, flexsc/ included, as rustfmt and
+#     the tree's .rustfmt.toml want it);
+#   - make CLIPPY=1 flexsc/ (Debian's clippy-driver; no warning).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+kmake=$1
+bad=0
+
+say "checkpatch.pl on patches/"
+for p in $(series_patches); do
+	# Debian's python3 for spdxcheck.py (python3-ply, python3-git).
+	out=$(PATH=/usr/bin:$PATH perl "$TREE/scripts/checkpatch.pl" --terse --no-summary "$p" 2>&1 || true)
+	if [ -n "$out" ]; then
+		echo "$out"
+		bad=1
+	fi
+done
+
+say "rustfmtcheck"
+$kmake -s RUSTFMT=/usr/bin/rustfmt rustfmtcheck || bad=1
+
+say "clippy on flexsc/"
+out=$($kmake CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver flexsc/ 2>&1) || bad=1
+if echo "$out" | grep -E '^(warning|error)' >/dev/null; then
+	echo "$out" | grep -vE '^  [A-Z]+ ' >&2
+	bad=1
+fi
+
+[ "$bad" = 0 ] || die "lint: findings above"
+echo "ok: checkpatch, rustfmtcheck and clippy are clean"
