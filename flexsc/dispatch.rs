@@ -257,6 +257,9 @@ pub(crate) enum Outcome {
     Ran(i64),
     /// The call was refused, unrun, with this result.
     Refused(i64),
+    /// Run without blocking, the call would have slept interruptibly: it
+    /// did nothing and may be run again.
+    WouldBlock,
 }
 
 /// Runs `call` for `owner` in the current systhread, around `x64_sys_call`
@@ -265,10 +268,15 @@ pub(crate) enum Outcome {
 /// restarted as a direct call would be, unless `give_up()` (which handles
 /// the systhread's signals) says the systhread must stop: then, and when
 /// the call's own signal mask let a signal in, it completes with `-EINTR`.
+///
+/// With `nonblocking`, the call runs with an interruption already pending,
+/// so that an interruptible sleep returns at once; a call that returns a
+/// restart code or `-EINTR` then did nothing, and is [`Outcome::WouldBlock`].
 pub(crate) fn run(
     owner: &Owner,
     follower: &Follower,
     call: &Call,
+    nonblocking: bool,
     enter: impl FnOnce(),
     leave: impl FnOnce(),
     mut give_up: impl FnMut() -> bool,
@@ -312,6 +320,21 @@ pub(crate) fn run(
     unsafe { ffi::flexsc_audit_entry(call.nr, args.as_ptr()) };
     enter();
     let mut nr = call.nr;
+    if nonblocking {
+        thread::interrupt_self();
+        // SAFETY: As below.
+        let ret = unsafe { bindings::x64_sys_call(&regs, nr) } as i64;
+        thread::clear_interruption();
+        // SAFETY: `task` is valid (see `Owner::task`).
+        unsafe { bindings::flexsc_signals_after_call(task) };
+        leave();
+        if is_restart(ret) || ret == -(bindings::EINTR as i64) {
+            return Outcome::WouldBlock;
+        }
+        // SAFETY: Plain value.
+        unsafe { ffi::flexsc_audit_exit(ret as _) };
+        return Outcome::Ran(ret);
+    }
     let ret = loop {
         // SAFETY: `regs` is a valid `pt_regs` built from the entry's copy;
         // the calls that would look at the systhread's own registers or

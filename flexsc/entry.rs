@@ -158,6 +158,13 @@ impl Entries {
         Some(Call { index, nr, args })
     }
 
+    /// Gives the claimed entry `index` back (BUSY -> SUBMITTED), unrun, for
+    /// a worker to claim (and copy) again.
+    pub(crate) fn unclaim(&self, index: u32) {
+        self.status(index)
+            .store(bindings::FLEXSC_SUBMITTED, Ordering::Release);
+    }
+
     /// Completes the claimed entry `index` with `ret` (BUSY -> DONE).
     pub(crate) fn complete(&self, index: u32, ret: i64) {
         let entry = self.field::<bindings::flexsc_sysentry>(Self::entry_offset(index));

@@ -304,6 +304,11 @@ impl Registration {
         Ok(())
     }
 
+    /// Whether no further worker may start.
+    pub(crate) fn pool_full(&self) -> bool {
+        self.inner.lock().live >= self.max_workers
+    }
+
     /// A worker of this registration leaves (or never started): frees its
     /// place and wakes teardown when it was the last.
     pub(crate) fn forget_worker(&self, task: Option<RawTask>) {

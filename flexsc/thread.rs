@@ -159,6 +159,25 @@ pub(crate) fn interrupt(task: &Task) {
     }
 }
 
+/// Interrupts current itself: until [`clear_interruption`], its
+/// interruptible sleeps return at once (they see a pending signal).
+pub(crate) fn interrupt_self() {
+    // SAFETY: Always valid for current.
+    unsafe { bindings::set_notify_signal(current_raw()) };
+}
+
+/// Clears what [`interrupt_self`] (or [`interrupt`]) set.
+pub(crate) fn clear_interruption() {
+    // SAFETY: Always valid for current.
+    unsafe { bindings::clear_notify_signal() };
+}
+
+/// Sleeps for about `ms` milliseconds, or until a signal.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: Process context, no lock held.
+    unsafe { bindings::msleep_interruptible(ms) };
+}
+
 /// Whether a signal (or an interruption) is pending for current.
 pub(crate) fn signal_pending() -> bool {
     // SAFETY: Always valid for current.

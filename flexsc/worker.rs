@@ -145,6 +145,10 @@ pub(crate) struct Worker {
     parked: Cell<bool>,
     /// A fatal signal arrived: leave.
     dying: Cell<bool>,
+    /// The slot's rescuer at work (no standby could be made): it runs
+    /// calls without blocking and gives back those that would block, so
+    /// that a pool full of blocked calls cannot stop the slot.
+    rescuing: Cell<bool>,
     calls: Cell<u64>,
     refused: Cell<u64>,
 }
@@ -165,6 +169,7 @@ impl Worker {
             blocked: Cell::new(false),
             parked: Cell::new(false),
             dying: Cell::new(false),
+            rescuing: Cell::new(false),
             calls: Cell::new(0),
             refused: Cell::new(0),
         }
@@ -221,6 +226,7 @@ impl Worker {
                 break;
             }
             let mut found = false;
+            let mut bounced = false;
             for k in 0..n {
                 let index = if start + k >= n {
                     start + k - n
@@ -233,8 +239,11 @@ impl Worker {
                 let Some(call) = reg.entries.claim(index) else {
                     continue;
                 };
+                if !self.execute(&call, follower) {
+                    bounced = true;
+                    continue;
+                }
                 found = true;
-                self.execute(&call, follower);
                 if !self.after_call() {
                     // Retired, and the slot needs no other standby.
                     return;
@@ -250,6 +259,10 @@ impl Worker {
             let now = Ktime::ktime_get().to_ns();
             if found {
                 last_work = now;
+            } else if bounced {
+                // Only calls that would block, for a rescuer: wait for a
+                // blocked one to return, or for something else to run.
+                thread::sleep_ms(1);
             } else if now - last_work < reg.idle_ns {
                 core::hint::spin_loop();
                 thread::cond_resched();
@@ -262,19 +275,25 @@ impl Worker {
         self.slot().nr_running.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Runs one claimed call and completes its entry.
-    fn execute(&self, call: &Call, follower: &Follower) {
+    /// Runs one claimed call and completes its entry. Returns `false` if
+    /// the call would have blocked a rescuer and its entry was given back.
+    fn execute(&self, call: &Call, follower: &Follower) -> bool {
         let reg = &*self.reg;
         trace::dispatch(reg.owner.tid, call.index, call.nr, self.slot().cpu);
         let outcome = dispatch::run(
             &reg.owner,
             follower,
             call,
+            self.rescuing.get() && reg.pool_full(),
             || self.in_call.set(true),
             || self.in_call.set(false),
             || self.should_leave(),
         );
         let ret = match outcome {
+            Outcome::WouldBlock => {
+                reg.entries.unclaim(call.index);
+                return false;
+            }
             Outcome::Ran(ret) => {
                 self.calls.set(self.calls.get() + 1);
                 ret
@@ -293,6 +312,7 @@ impl Worker {
         if self.calls.get() + self.refused.get() >= FLUSH_EVERY {
             self.flush_stats();
         }
+        true
     }
 
     /// After a call: if another worker took over this slot while the call
@@ -318,6 +338,7 @@ impl Worker {
     /// when the slot has both.
     fn stand_by(&self) -> bool {
         let me = self.task.get();
+        self.rescuing.set(false);
         for role in [Role::Standby, Role::Rescuer] {
             if self.slot().publish(role, me) {
                 return self.wait_as_standby(role);
@@ -368,6 +389,7 @@ impl Worker {
         }
         thread::set_running();
         slot.nr_running.fetch_add(1, Ordering::SeqCst);
+        self.rescuing.set(matches!(role, Role::Rescuer));
         // Keep a standby behind this one, if the pool allows.
         if !slot.has_standby() && !self.reg.stop.load(Ordering::SeqCst) {
             let _ = Registration::spawn_worker(&self.reg, self.slot, Role::Standby);

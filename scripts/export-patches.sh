@@ -21,7 +21,10 @@ if [ -n "$(git_k status --porcelain -- flexsc)" ]; then
 	git_k add -A flexsc
 	git_k commit -q --fixup="$target"
 fi
-if git_k log --format=%s flexsc-base..HEAD | grep -q '^\(fixup\|squash\|amend\)! '; then
+# (Not `git log | grep -q`: under pipefail, grep's early exit can fail git
+# log with SIGPIPE and skip the squash.)
+subjects=$(git_k log --format=%s flexsc-base..HEAD)
+if grep -q '^\(fixup\|squash\|amend\)! ' <<<"$subjects"; then
 	GIT_SEQUENCE_EDITOR=: git_k rebase -q -i --autosquash flexsc-base
 fi
 

@@ -97,6 +97,8 @@ const TESTS: &[Test] = tests![
     security::wait_short_timeout,
     security::teardown_waits_interruptibly,
     security::disabled_sysctl,
+    security::full_pool_keeps_scanning(60),
+    security::audit_records,
     api::batches_and_tickets,
     api::owned_buffers,
     api::drop_unregisters,

@@ -7,6 +7,11 @@
 //! threads unregister, re-register and exit while registered; processes
 //! exec or get SIGKILLed with calls in flight; one thread per process
 //! scribbles over another registration's entries while they are BUSY.
+//! The calls include those the engine follows or refuses for "this thread"
+//! (keyrings, PI futexes, ppoll's mask, capget, thread CPU clocks) while
+//! signals fly at every process, threads change their credentials and
+//! unshare their files or fs (and chroot) after registering, and the
+//! processes move between cpusets.
 //! Every predictable result is checked. At the end the registration,
 //! systhread and pin counters must be back where they started.
 //!
@@ -83,6 +88,15 @@ fn thread_run(
         tv_sec: 0,
         tv_nsec: 200_000,
     };
+    let empty_mask = 0u64;
+    let pi_word = 0u32;
+    let mut cap = ([0x2008_0522u32, 0], [0u32; 6]);
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let key_type = c"user";
+    let key_desc = c"flexsc-stress";
     while Instant::now() < deadline
         && !stop.load(Ordering::Relaxed)
         && counts.entries.load(Ordering::Relaxed) < budget
@@ -102,11 +116,40 @@ fn thread_run(
             continue;
         }
         counts.registrations.fetch_add(1, Ordering::Relaxed);
-        for _round in 0..1 + rng.below(80) {
+        'rounds: for _round in 0..1 + rng.below(80) {
+            match rng.below(24) {
+                // The thread's credentials change under its systhreads.
+                0 => {
+                    direct(libc::SYS_keyctl, [1, 0, 0, 0, 0, 0]);
+                }
+                // It leaves the file table or fs its systhreads share:
+                // entries fail with EPERM until it registers again.
+                1 | 2 => {
+                    let flags = if rng.below(2) == 0 {
+                        libc::CLONE_FILES
+                    } else {
+                        libc::CLONE_FS
+                    };
+                    if direct(libc::SYS_unshare, [flags as u64, 0, 0, 0, 0, 0]) != 0 {
+                        return Err("unshare failed".into());
+                    }
+                    if flags == libc::CLONE_FS {
+                        // SAFETY: A valid path.
+                        unsafe { libc::chroot(c"/".as_ptr()) };
+                    }
+                    region.submit(0, libc::SYS_getpid, [0; 6]);
+                    let got = region.wait_done(0, Duration::from_secs(20))?;
+                    if got != -(libc::EPERM as i64) {
+                        return Err(format!("seed {seed:#x}: after unshare: got {got}"));
+                    }
+                    break 'rounds;
+                }
+                _ => {}
+            }
             let k = 1 + rng.below(n as u64) as u32;
             let mut expect = Vec::with_capacity(k as usize);
             for i in 0..k {
-                let (nr, args, e) = match rng.below(14) {
+                let (nr, args, e) = match rng.below(20) {
                     0 => (libc::SYS_getpid, [0; 6], Expect::Exactly(pid)),
                     1 => (libc::SYS_gettid, [0; 6], Expect::Exactly(tid)),
                     2 => (
@@ -187,6 +230,67 @@ fn thread_run(
                         Expect::Any,
                     ),
                     12 => (libc::SYS_getppid, [0; 6], Expect::Any),
+                    // "This thread's" keyrings: never installed from a
+                    // systhread (the session keyring exists after a join).
+                    14 => (
+                        libc::SYS_keyctl,
+                        [1, 0, 0, 0, 0, 0],
+                        Expect::Exactly(ENOSYS),
+                    ),
+                    15 => (
+                        libc::SYS_add_key,
+                        [
+                            key_type.as_ptr() as u64,
+                            key_desc.as_ptr() as u64,
+                            b"v".as_ptr() as u64,
+                            1,
+                            -1i64 as u64, // KEY_SPEC_THREAD_KEYRING
+                            0,
+                        ],
+                        Expect::Exactly(ENOSYS),
+                    ),
+                    // A mask for the call's duration, signals flying.
+                    16 => (
+                        libc::SYS_ppoll,
+                        [
+                            0,
+                            0,
+                            &short as *const _ as u64,
+                            &empty_mask as *const _ as u64,
+                            8,
+                            0,
+                        ],
+                        Expect::OneOf(&[0, EINTR]),
+                    ),
+                    17 => (
+                        libc::SYS_futex,
+                        [&pi_word as *const u32 as u64, 6, 0, 0, 0, 0], // FUTEX_LOCK_PI
+                        Expect::Exactly(ENOSYS),
+                    ),
+                    18 => (
+                        libc::SYS_capget,
+                        [
+                            cap.0.as_mut_ptr() as u64,
+                            cap.1.as_mut_ptr() as u64,
+                            0,
+                            0,
+                            0,
+                            0,
+                        ],
+                        Expect::Exactly(0),
+                    ),
+                    19 => (
+                        libc::SYS_clock_gettime,
+                        [
+                            libc::CLOCK_THREAD_CPUTIME_ID as u64,
+                            &mut ts as *mut _ as u64,
+                            0,
+                            0,
+                            0,
+                            0,
+                        ],
+                        Expect::Exactly(0),
+                    ),
                     _ => (rng.below(512) as i64, [0, 0, 0, 0, 0, 0], Expect::Any),
                 };
                 // Random numbers below 512 may be anything: keep to harmless ones.
@@ -283,6 +387,26 @@ fn process_run(seed: u64, deadline: Instant, budget: u64) -> i32 {
     let counts = Counts::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut rng = Rng::new(seed);
+    // Signals fly at the process (handled, SA_RESTART), for calls with
+    // masks to meet them.
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: A handler that does nothing.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
+    }
+    let signaller = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                // SAFETY: Signal this process.
+                unsafe { libc::kill(libc::getpid(), libc::SIGUSR2) };
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
     let scrib = {
         let stop = stop.clone();
         let s = rng.next();
@@ -323,6 +447,7 @@ fn process_run(seed: u64, deadline: Instant, budget: u64) -> i32 {
     });
     stop.store(true, Ordering::Relaxed);
     let _ = scrib.join();
+    let _ = signaller.join();
     println!(
         "# stress process {}: seed {seed:#x}, {} entries, {} registrations",
         std::process::id(),
@@ -358,6 +483,7 @@ pub fn run(seed: u64, seconds: u64, max_entries: u64) -> Result<(), String> {
     let (mut spawned, mut killed, mut failed) = (0u64, 0u64, 0u64);
     let budget = (max_entries / 16).max(100);
     println!("# stress: seed {seed:#x}, {seconds} s, up to {max_entries} entries");
+    let cpusets = stress_cpusets();
     while Instant::now() < deadline {
         while live.len() < 3 {
             let s = rng.next();
@@ -367,6 +493,12 @@ pub fn run(seed: u64, seconds: u64, max_entries: u64) -> Result<(), String> {
             live.push((pid, life));
         }
         std::thread::sleep(Duration::from_millis(50 + rng.below(200)));
+        // Move a random process to another cpuset.
+        if !cpusets.is_empty() && !live.is_empty() {
+            let (pid, _) = live[rng.below(live.len() as u64) as usize];
+            let cg = &cpusets[rng.below(cpusets.len() as u64) as usize];
+            let _ = std::fs::write(format!("{cg}/cgroup.procs"), pid.to_string());
+        }
         // SIGKILL a random process, calls in flight.
         if rng.below(5) == 0 {
             let (pid, _) = live[rng.below(live.len() as u64) as usize];
@@ -393,6 +525,9 @@ pub fn run(seed: u64, seconds: u64, max_entries: u64) -> Result<(), String> {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         wait_child(pid);
         killed += 1;
+    }
+    for cg in &cpusets {
+        let _ = std::fs::remove_dir(cg);
     }
     println!("# stress: {spawned} processes, {killed} killed, {failed} failed");
     if failed != 0 {
@@ -424,6 +559,43 @@ pub fn run(seed: u64, seconds: u64, max_entries: u64) -> Result<(), String> {
         stat("calls_refused")
     );
     Ok(())
+}
+
+/// Two cpusets to move the stress processes between (CPU 0, and all
+/// CPUs), under cgroup2 at /sys/fs/cgroup; none if cgroups are missing.
+fn stress_cpusets() -> Vec<String> {
+    let root = "/sys/fs/cgroup";
+    if !std::path::Path::new(&format!("{root}/cgroup.procs")).exists() {
+        let _ = std::fs::create_dir_all(root);
+        // SAFETY: Valid strings.
+        unsafe {
+            libc::mount(
+                c"cgroup2".as_ptr(),
+                c"/sys/fs/cgroup".as_ptr(),
+                c"cgroup2".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+    }
+    let _ = std::fs::write(format!("{root}/cgroup.subtree_control"), "+cpuset");
+    let all = format!(
+        "0-{}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()) - 1
+    );
+    let mut made = Vec::new();
+    for (name, cpus) in [
+        ("flexsc-stress-a", "0".to_string()),
+        ("flexsc-stress-b", all),
+    ] {
+        let cg = format!("{root}/{name}");
+        if std::fs::create_dir_all(&cg).is_ok()
+            && std::fs::write(format!("{cg}/cpuset.cpus"), cpus).is_ok()
+        {
+            made.push(cg);
+        }
+    }
+    made
 }
 
 /// The short stress run of the normal suite.
