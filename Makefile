@@ -1,12 +1,36 @@
 # FlexSC-RS: exception-less system calls for Linux 6.12, built and booted in QEMU.
 #
-#   make bench    build everything, boot the kernel in QEMU, run the benchmark
-#   make test     every test: host-side crates, the patch series, and the
-#                 suite inside the booted FlexSC kernel
+#   make bench         build everything, boot the kernel in QEMU, run the benchmark
+#   make test          every test: host-side crates, the patch series, the style
+#                      checks, and the suites inside the booted FlexSC kernel
 #
-# Other targets: deps, tree, config, kernel, initramfs, vm-test, shell, deb,
-# debug-test (the suite on a KASAN/lockdep/kmemleak/UBSAN kernel), patches
-# (export linux/ commits back to patches/), check-patches, clean, distclean.
+# Building:
+#   make deps          install the packages (apt, pinned) and bindgen (cargo)
+#   make tree          unpack Debian's linux-source-6.12 into linux/, apply patches/
+#   make config        configure build/kernel from configs/flexsc.config
+#   make kernel        build build/kernel/arch/x86/boot/bzImage
+#   make headers       the uapi headers as users get them (build/headers)
+#   make kselftest     the series' kselftest (tools/testing/selftests/flexsc), static
+#   make initramfs     the busybox initramfs with the suites and the tools
+#   make deb           Debian kernel packages (DEB_BASE_CONFIG=<config> for real hardware)
+# Running:
+#   make vm-test       only the suites in the booted kernel (FLEXSC_TEST_FILTER=...)
+#   make shell         boot the kernel with a shell on the console
+#   make server-bench  the HTTP server three ways under the same load
+# Checking:
+#   make host-test     the userspace crates' tests, the log judge, the semantics table
+#   make check-patches fail when patches/ and flexsc/ disagree
+#   make lint          checkpatch on the series, rustfmtcheck and clippy on flexsc/
+#   make debug-test    the suite and a long stress run on a KASAN/lockdep/kmemleak kernel
+#   make fresh-check   make test in a clean Debian 12 root (debootstrap; needs root)
+# Maintaining:
+#   make patches       export the commits in linux/ (and flexsc/) back into patches/
+#   make clean         remove the kernel build and the initramfs
+#   make distclean     remove linux/ and build/ too
+#
+# VM settings (environment): FLEXSC_VM_CPUS (2), FLEXSC_VM_MEM (MiB, 1024),
+# FLEXSC_ACCEL (kvm or tcg; detected), FLEXSC_VM_TIMEOUT (s, 1200),
+# FLEXSC_TEST_FILTER (comma-separated test names, -name excludes).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -56,7 +80,7 @@ GUEST_BIN := $(TOP)/target/$(TARGET)/release
 
 .PHONY: help deps tree config kernel headers c-example userspace initramfs \
 	debug-config debug-kernel debug-test server-bench vm-test test host-test \
-	check-patches patches shell bench deb clean distclean fresh-check lint
+	check-patches patches shell bench deb clean distclean fresh-check lint kselftest
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -167,7 +191,15 @@ headers: kernel
 c-example: headers
 	@$(MAKE) -s -C examples/c HEADERS=$(BUILD)/headers/include OUT=$(BUILD)/c-example
 
-initramfs: userspace c-example
+# The series' kselftest, static for the initramfs, against the installed
+# uapi headers; the suite runs it (kselftest::flexsc).
+KSELFTEST_SRC := $(TOP)/linux/tools/testing/selftests
+kselftest: headers
+	@mkdir -p $(BUILD)/kselftest
+	gcc -static -O2 -Wall -Werror -I$(BUILD)/headers/include -I$(KSELFTEST_SRC) \
+		-o $(BUILD)/kselftest/flexsc_test $(KSELFTEST_SRC)/flexsc/flexsc_test.c
+
+initramfs: userspace c-example kselftest
 	@scripts/mkinitramfs.sh $(INITRAMFS) $(GUEST_BIN)
 
 # ---------------------------------------------------------------------------

@@ -27,6 +27,10 @@ install -s -m 0755 "$bindir/examples/hello" "$stage/bin/flexsc-hello"
 if [ -f "$BUILD/c-example/flexsc-c-example" ]; then
 	install -m 0755 "$BUILD/c-example/flexsc-c-example" "$stage/bin/flexsc-c-example"
 fi
+# The series' kselftest (tools/testing/selftests/flexsc), built by the Makefile.
+if [ -f "$BUILD/kselftest/flexsc_test" ]; then
+	install -m 0755 "$BUILD/kselftest/flexsc_test" "$stage/bin/flexsc_test"
+fi
 
 cat >"$stage/init" <<'INIT'
 #!/bin/sh

@@ -24,6 +24,9 @@ if ! git_k rev-parse -q --verify refs/tags/flexsc-base >/dev/null 2>&1; then
 	sed -i -e '/^\/\*$/d' -e '/^!\/debian\/$/d' "$TREE/.gitignore"
 	git_k init -q
 	git_k add -A -f .
+	# A fixed date (and git_k's fixed identity) make the base commit the
+	# same on every machine, so the cover letter can name it.
+	GIT_AUTHOR_DATE="2025-01-01T00:00:00Z" GIT_COMMITTER_DATE="2025-01-01T00:00:00Z" \
 	git_k commit -q -m "Linux $version (Debian linux-source-6.12 $pkg)" \
 		-m "Imported from $LINUX_SOURCE_TARBALL, less the '/*' rule of .gitignore."
 	git_k tag flexsc-base

@@ -11,6 +11,7 @@
 mod api;
 mod engine;
 mod harness;
+mod kselftest;
 mod register;
 mod security;
 mod server;
@@ -104,6 +105,7 @@ const TESTS: &[Test] = tests![
     api::drop_unregisters,
     api::crate_example,
     api::c_example,
+    kselftest::flexsc,
     server::http_three_ways(60),
     stress::short(60),
 ];
