@@ -49,7 +49,7 @@ APT_PACKAGES := \
 	clang lld llvm libclang-dev build-essential flex bison bc kmod \
 	libelf-dev libssl-dev cpio xz-utils dwarves rsync git python3 \
 	qemu-system-x86 busybox-static \
-	debhelper dpkg-dev fakeroot \
+	debhelper dpkg-dev fakeroot librsvg2-bin \
 	rust-web-clippy=$(RUSTC_WEB_VERSION) rustfmt-web=$(RUSTC_WEB_VERSION) \
 	python3-ply python3-git
 
@@ -229,6 +229,9 @@ BENCH_ARGS ?=
 bench: kernel initramfs
 	@FLEXSC_BENCH_ARGS="$(BENCH_ARGS)" scripts/run-vm.sh --kernel $(BZIMAGE) \
 		--initrd $(INITRAMFS) --job bench --log-dir $(BUILD)/bench
+	@$(GUEST_BIN)/flexsc-bench --report $(BUILD)/bench/out/results.json \
+		--out $(BUILD)/bench/out --png >/dev/null
+	@echo ">> $(BUILD)/bench/out: report.txt, results.json, throughput.svg, throughput.png"
 
 # The README's test command on a fresh Debian 12 (debootstrap minbase root
 # with only git and make added), from a clone of HEAD. Needs root.

@@ -50,6 +50,10 @@ for arg in $(cat /proc/cmdline); do
 	flexsc.benchargs=*) benchargs=$(echo "${arg#flexsc.benchargs=}" | tr , ' ') ;;
 	flexsc.stress=*) stress_secs=${arg#flexsc.stress=} ;;
 	flexsc.filter=*) filter=${arg#flexsc.filter=} ;;
+	# Provenance for flexsc-bench's results.json, from the host.
+	flexsc.commit=*) export FLEXSC_COMMIT=${arg#flexsc.commit=} ;;
+	flexsc.accel=*) export FLEXSC_ACCEL=${arg#flexsc.accel=} ;;
+	flexsc.date=*) export FLEXSC_DATE=${arg#flexsc.date=} ;;
 	esac
 done
 

@@ -48,6 +48,9 @@ qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp "$smp" -m "${FLEXSC_VM
 	-kernel "$kernel" -initrd "$initrd" -no-reboot -nodefaults -display none)
 cmdline="console=ttyS0 panic=-1 oops=panic flexsc.job=$job"
 [ -z "${FLEXSC_BENCH_ARGS:-}" ] || cmdline="$cmdline flexsc.benchargs=$FLEXSC_BENCH_ARGS"
+# Provenance for the benchmark's results.json.
+commit=$(git -C "$TOP" describe --always --dirty 2>/dev/null || echo unknown)
+cmdline="$cmdline flexsc.commit=$commit flexsc.accel=$accel flexsc.date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 [ -z "${FLEXSC_TEST_FILTER:-}" ] || cmdline="$cmdline flexsc.filter=$FLEXSC_TEST_FILTER"
 [ -z "${FLEXSC_STRESS_SECS:-}" ] || cmdline="$cmdline flexsc.stress=$FLEXSC_STRESS_SECS"
 

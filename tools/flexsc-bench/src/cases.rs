@@ -3,6 +3,7 @@
 use crate::Config;
 use hdrhistogram::Histogram;
 use io_uring::{opcode, types, IoUring};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,9 @@ pub enum Placement {
     SameCpu,
     /// On another CPU.
     OtherCpu,
+    /// The crate's default: one systhread per CPU, each free to run on any
+    /// CPU (the thread sweep, where user threads outnumber CPUs).
+    AllCpus,
 }
 
 /// One measurement.
@@ -71,6 +75,8 @@ pub struct Case {
     pub batch: u32,
     pub threads: usize,
     pub placement: Placement,
+    /// Part of the registered-thread sweep rather than the main suite.
+    pub sweep: bool,
 }
 
 impl Case {
@@ -79,6 +85,7 @@ impl Case {
             (Engine::Direct | Engine::Uring, _) => "-",
             (_, Placement::SameCpu) => "same-cpu",
             (_, Placement::OtherCpu) => "other-cpu",
+            (_, Placement::AllCpus) => "all-cpus",
         }
     }
 
@@ -94,18 +101,87 @@ impl Case {
     }
 }
 
-/// What a case measured.
+/// What one round of a case measured.
 pub struct CaseResult {
     pub case: Case,
     pub calls: u64,
     pub elapsed: Duration,
     /// Round trip of one batch, in nanoseconds.
     pub latency: Histogram<u64>,
+    /// The kernel threads the case cost: io-threads of the process
+    /// (FlexSC systhreads, io_uring SQPOLL threads and io-wq workers)
+    /// while every user thread still held its engine.
+    pub kernel_threads: Option<i64>,
+    /// Growth of `/sys/kernel/flexsc/systhreads` over the same moment.
+    pub flexsc_systhreads: Option<i64>,
 }
 
 impl CaseResult {
     pub fn calls_per_sec(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `PF_IO_WORKER` in a task's flags (include/linux/sched.h): set on the
+/// threads `create_io_thread()` makes, FlexSC's systhreads as well as
+/// io_uring's SQPOLL threads and io-wq workers.
+const PF_IO_WORKER: u64 = 0x10;
+
+/// The io-threads of this process now, from the flags in
+/// `/proc/self/task/*/stat`: counting them, rather than all threads, leaves
+/// out user threads, pipe readers and anything else userspace started.
+fn io_threads_now() -> Option<i64> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let io = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter(|stat| {
+            // The flags are the 7th field after the command, which is in
+            // parentheses and may itself hold spaces and parentheses.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let flags = rest.split_whitespace().nth(6).and_then(|f| f.parse().ok());
+            flags.is_some_and(|f: u64| f & PF_IO_WORKER != 0)
+        })
+        .count();
+    Some(io as i64)
+}
+
+/// Waits, up to a second, for the io-threads of the previous case to be
+/// gone (io_uring tears a ring down asynchronously): so that they neither
+/// compete with this case nor count as its own. Returns how many are left.
+fn settle() -> Option<i64> {
+    let start = Instant::now();
+    loop {
+        let n = io_threads_now()?;
+        if n == 0 || start.elapsed() > Duration::from_secs(1) {
+            return Some(n);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Live systhreads of the whole system, from the engine's counter.
+fn systhreads_now() -> Option<i64> {
+    std::fs::read_to_string("/sys/kernel/flexsc/systhreads")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The thread census taken by the first user thread while every thread
+/// of the case still holds its engine (-1: not taken).
+struct Census {
+    io_threads: AtomicI64,
+    systhreads: AtomicI64,
+}
+
+impl Census {
+    fn take(&self) {
+        self.io_threads
+            .store(io_threads_now().unwrap_or(-1), Ordering::Relaxed);
+        self.systhreads
+            .store(systhreads_now().unwrap_or(-1), Ordering::Relaxed);
     }
 }
 
@@ -201,9 +277,15 @@ fn syscall_of(w: Workload, fd: i32) -> (i64, [u64; 6]) {
 /// Runs `case` with its threads and merges what they measured.
 pub fn run(case: &Case, cfg: &Config, ncpus: usize) -> Result<CaseResult, String> {
     let barrier = Arc::new(Barrier::new(case.threads));
+    let census = Arc::new(Census {
+        io_threads: AtomicI64::new(-1),
+        systhreads: AtomicI64::new(-1),
+    });
+    let (io_before, systhreads_before) = (settle(), systhreads_now());
     let handles: Vec<_> = (0..case.threads)
         .map(|i| {
             let (case, barrier) = (*case, barrier.clone());
+            let census = (i == 0).then(|| census.clone());
             let (warmup, duration) = (cfg.warmup, cfg.duration);
             std::thread::spawn(move || {
                 let cpu = i % ncpus;
@@ -214,7 +296,7 @@ pub fn run(case: &Case, cfg: &Config, ncpus: usize) -> Result<CaseResult, String
                 } else {
                     cpu
                 };
-                thread_body(&case, kcpu, warmup, duration, &barrier)
+                thread_body(&case, kcpu, warmup, duration, &barrier, census.as_deref())
             })
         })
         .collect();
@@ -227,30 +309,70 @@ pub fn run(case: &Case, cfg: &Config, ncpus: usize) -> Result<CaseResult, String
         elapsed = elapsed.max(e);
         latency.add(l).map_err(|e| e.to_string())?;
     }
+    let during = |v: &AtomicI64| Some(v.load(Ordering::Relaxed)).filter(|&n| n >= 0);
     Ok(CaseResult {
         case: *case,
         calls,
         elapsed,
         latency,
+        kernel_threads: io_before
+            .zip(during(&census.io_threads))
+            .map(|(b, d)| d - b),
+        flexsc_systhreads: systhreads_before
+            .zip(during(&census.systhreads))
+            .map(|(b, d)| d - b),
     })
 }
 
 type ThreadResult = Result<(u64, Duration, Histogram<u64>), String>;
 
-/// One user thread: set up its engine, warm up, measure.
+/// One user thread: set up its engine, warm up, measure, then take part
+/// in the thread census. Every thread reaches every barrier, failed or
+/// not, so one thread's error cannot leave the others waiting forever.
 fn thread_body(
     case: &Case,
     kcpu: usize,
     warmup: Duration,
     duration: Duration,
     barrier: &Barrier,
+    census: Option<&Census>,
 ) -> ThreadResult {
-    let target = Target::open(case.workload).map_err(|e| e.to_string())?;
-    let (nr, args) = syscall_of(case.workload, target.fd);
-    let mut engine = EngineState::new(case, kcpu, target.fd)?;
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let mut set_up = Target::open(case.workload)
+        .map_err(|e| e.to_string())
+        .and_then(|target| {
+            let engine = EngineState::new(case, kcpu, target.fd)?;
+            Ok((engine, target))
+        });
     barrier.wait();
+    let measured = match &mut set_up {
+        Ok((engine, target)) => measure(case, engine, target.fd, warmup, duration),
+        Err(e) => Err(e.clone()),
+    };
+    // Count threads once every thread has measured and none has let go of
+    // its engine yet: outside the timed loop, so it costs no throughput.
+    barrier.wait();
+    if let Some(c) = census {
+        c.take();
+    }
+    barrier.wait();
+    // The engine goes first: it may still use the target's descriptor.
+    if let Ok((engine, target)) = set_up {
+        drop(engine);
+        drop(target);
+    }
+    measured
+}
 
+/// The warm-up and the timed loop of one user thread.
+fn measure(
+    case: &Case,
+    engine: &mut EngineState,
+    fd: i32,
+    warmup: Duration,
+    duration: Duration,
+) -> ThreadResult {
+    let (nr, args) = syscall_of(case.workload, fd);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
     let start = Instant::now();
     while start.elapsed() < warmup {
         engine.batch(nr, args, case.batch)?;
@@ -267,10 +389,7 @@ fn thread_body(
             break;
         }
     }
-    let elapsed = start.elapsed();
-    drop(engine);
-    drop(target);
-    Ok((calls, elapsed, hist))
+    Ok((calls, start.elapsed(), hist))
 }
 
 enum EngineState {
@@ -293,12 +412,12 @@ impl EngineState {
         Ok(match case.engine {
             Engine::Direct => EngineState::Direct,
             Engine::FlexscPoll | Engine::FlexscWait => {
-                let reg = flexsc::Builder::new()
-                    .entries(case.batch.max(8))
-                    .systhreads(1)
-                    .cpus([kcpu])
-                    .register()
-                    .map_err(|e| format!("flexsc register: {e}"))?;
+                let b = flexsc::Builder::new().entries(case.batch.max(8));
+                let b = match case.placement {
+                    Placement::AllCpus => b,
+                    Placement::SameCpu | Placement::OtherCpu => b.systhreads(1).cpus([kcpu]),
+                };
+                let reg = b.register().map_err(|e| format!("flexsc register: {e}"))?;
                 EngineState::Flexsc {
                     reg,
                     wait: case.engine == Engine::FlexscWait,
@@ -397,5 +516,58 @@ impl EngineState {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The threading of a case (barriers, census, teardown) on the host,
+    /// with the engine every kernel has.
+    #[test]
+    fn direct_cases_run_and_count_threads() {
+        let cfg = Config {
+            warmup: Duration::from_millis(5),
+            duration: Duration::from_millis(20),
+            rounds: 1,
+            threads: vec![2],
+            sweep: Vec::new(),
+            out: ".".into(),
+            report: None,
+            png: false,
+        };
+        // SAFETY: Plain call.
+        let ncpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+        let mut rows = Vec::new();
+        for workload in [Workload::Getpid, Workload::Pipe] {
+            let case = Case {
+                workload,
+                engine: Engine::Direct,
+                batch: 1,
+                threads: 2,
+                placement: Placement::SameCpu,
+                sweep: false,
+            };
+            let r = run(&case, &cfg, ncpus).unwrap();
+            assert!(r.calls > 0 && r.elapsed >= cfg.duration);
+            assert_eq!(r.kernel_threads, Some(0));
+            // A run's rounds, one of them failed, into the report and back.
+            let rounds = [Some(r), None, run(&case, &cfg, ncpus).ok()];
+            rows.push(crate::report::Row::from_rounds(&rounds).unwrap());
+        }
+        let rep = crate::report::Report {
+            prov: crate::report::provenance(ncpus, &cfg),
+            rows,
+        };
+        let back = crate::report::Report::from_json(&rep.json()).unwrap();
+        assert_eq!(back.rows[1].rounds[1], None);
+        let (a, b) = (
+            back.rows[1].rounds[0].unwrap(),
+            rep.rows[1].rounds[0].unwrap(),
+        );
+        assert_eq!((a.p50_ns, a.p999_ns), (b.p50_ns, b.p999_ns));
+        assert!((a.calls_per_sec - b.calls_per_sec).abs() <= 0.05);
+        assert!(rep.text().contains("write64-pipe"));
     }
 }

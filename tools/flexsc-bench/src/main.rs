@@ -2,35 +2,76 @@
 //! io_uring, measured side by side in one run, inside the booted kernel.
 //!
 //! ```text
-//! flexsc-bench [--quick] [--duration-ms N] [--warmup-ms N] [--threads 1,2] [--out DIR]
+//! flexsc-bench [--quick] [--duration-ms N] [--warmup-ms N] [--rounds N]
+//!              [--threads 1,2] [--sweep 1,2,4,8,16|none] [--out DIR] [--png]
+//! flexsc-bench --report results.json [--out DIR] [--png]
 //! ```
 //!
 //! Every case runs each user thread pinned to a CPU for a warm-up, then for
 //! a fixed duration; throughput is calls per second over that duration and
 //! latency is the round trip of one batch (one call for batch 1), from an
-//! HDR histogram. Prints a table with ratios to direct calls, and writes
-//! `results.json` and `throughput.svg` into DIR.
+//! HDR histogram. Each case is measured in several rounds, interleaved
+//! (round 1 of every case, then round 2 of every case, ...), so a noisy
+//! stretch of time hits every engine alike; the report gives the median of
+//! the rounds and their spread. Prints a summary (where FlexSC wins, and
+//! against what), the table, and writes `results.json`, `report.txt` and
+//! `throughput.svg` into DIR. `--report` redoes the printing and the files
+//! (all but `results.json`) from an earlier run's `results.json`, without
+//! running anything: on the host, for instance.
 
 mod cases;
+mod json;
+mod plot;
 mod report;
 
 use cases::{Case, Engine, Placement, Workload};
+use report::{Report, Row};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What the run measures, and for how long.
 pub struct Config {
     pub warmup: Duration,
     pub duration: Duration,
+    /// Rounds per case, interleaved.
+    pub rounds: usize,
     pub threads: Vec<usize>,
-    pub out: std::path::PathBuf,
+    /// Registered-thread counts of the sweep (empty: no sweep).
+    pub sweep: Vec<usize>,
+    pub out: PathBuf,
+    /// Render an earlier run's results.json instead of measuring.
+    pub report: Option<PathBuf>,
+    /// Also render throughput.png with rsvg-convert.
+    pub png: bool,
+}
+
+fn number<T: std::str::FromStr>(v: &str, what: &str) -> T {
+    v.parse()
+        .unwrap_or_else(|_| usage(&format!("bad number for {what}: {v}")))
+}
+
+/// A list of counts, comma- or colon-separated: `make bench` turns the
+/// commas of BENCH_ARGS into spaces, so there `--sweep,1:2:4` is the way.
+fn list(v: &str, what: &str) -> Vec<usize> {
+    if v == "none" || v.is_empty() {
+        return Vec::new();
+    }
+    v.split([',', ':'])
+        .map(|t| number::<usize>(t, what))
+        .filter(|&n| n > 0)
+        .collect()
 }
 
 fn parse_args() -> Config {
     let mut cfg = Config {
         warmup: Duration::from_millis(200),
         duration: Duration::from_millis(1000),
+        rounds: 3,
         threads: vec![1, 2],
+        sweep: vec![1, 2, 4, 8, 16],
         out: ".".into(),
+        report: None,
+        png: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -43,21 +84,14 @@ fn parse_args() -> Config {
                 cfg.warmup = Duration::from_millis(50);
                 cfg.duration = Duration::from_millis(250);
             }
-            "--duration-ms" => {
-                cfg.duration =
-                    Duration::from_millis(value().parse().unwrap_or_else(|_| usage("bad number")))
-            }
-            "--warmup-ms" => {
-                cfg.warmup =
-                    Duration::from_millis(value().parse().unwrap_or_else(|_| usage("bad number")))
-            }
-            "--threads" => {
-                cfg.threads = value()
-                    .split(',')
-                    .map(|t| t.parse().unwrap_or_else(|_| usage("bad --threads")))
-                    .collect()
-            }
+            "--duration-ms" => cfg.duration = Duration::from_millis(number(&value(), &a)),
+            "--warmup-ms" => cfg.warmup = Duration::from_millis(number(&value(), &a)),
+            "--rounds" => cfg.rounds = number::<usize>(&value(), &a).max(1),
+            "--threads" => cfg.threads = list(&value(), &a),
+            "--sweep" => cfg.sweep = list(&value(), &a),
             "--out" => cfg.out = value().into(),
+            "--report" => cfg.report = Some(value().into()),
+            "--png" => cfg.png = true,
             "-h" | "--help" => usage(""),
             _ => usage(&format!("unknown argument {a}")),
         }
@@ -69,7 +103,28 @@ fn usage(why: &str) -> ! {
     if !why.is_empty() {
         eprintln!("flexsc-bench: {why}");
     }
-    eprintln!("usage: flexsc-bench [--quick] [--duration-ms N] [--warmup-ms N] [--threads 1,2] [--out DIR]");
+    eprintln!(
+        "usage: flexsc-bench [--quick] [--duration-ms N] [--warmup-ms N] [--rounds N]
+                    [--threads 1,2] [--sweep 1,2,4,8,16|none] [--out DIR] [--png]
+       flexsc-bench --report results.json [--out DIR] [--png]
+
+  --quick         50 ms warm-up and 250 ms per round instead of 200 and 1000
+  --rounds N      rounds per case (default 3), interleaved: round 1 of every case,
+                  then round 2 of every case, ...; the report shows the median and
+                  the spread of the rounds
+  --threads LIST  user threads of the main suite (default 1,2)
+  --sweep LIST    registered-thread sweep: FlexSC getpid batch 32 (flexsc-poll),
+                  N threads each with its own registration, systhreads on all CPUs;
+                  reports total calls/s and the kernel threads used. In the default
+                  run (1,2,4,8,16: about 5% of its time); 'none' leaves it out
+  --out DIR       where results.json, report.txt and throughput.svg go (default .)
+  --png           also render throughput.png from the SVG with rsvg-convert
+                  (Debian: librsvg2-bin)
+  --report FILE   measure nothing: print the summary and table of an earlier
+                  run's results.json and write report.txt and throughput.svg
+  LIST            comma- or colon-separated; through make bench, which turns commas
+                  into spaces, use colons: BENCH_ARGS=--sweep,1:2:4"
+    );
     std::process::exit(2);
 }
 
@@ -91,6 +146,7 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
                 batch: 1,
                 threads,
                 placement: Placement::SameCpu,
+                sweep: false,
             });
             for &batch in &[1, 8, 32, 64] {
                 // Multi-threaded runs keep to the cases that matter for scaling.
@@ -108,6 +164,7 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
                             batch,
                             threads,
                             placement,
+                            sweep: false,
                         });
                     }
                 }
@@ -117,6 +174,7 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
                     batch,
                     threads,
                     placement: Placement::SameCpu,
+                    sweep: false,
                 });
                 for &placement in placements {
                     cases.push(Case {
@@ -125,16 +183,50 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
                         batch,
                         threads,
                         placement,
+                        sweep: false,
                     });
                 }
             }
         }
+    }
+    for &threads in &cfg.sweep {
+        cases.push(Case {
+            workload: Workload::Getpid,
+            engine: Engine::FlexscPoll,
+            batch: 32,
+            threads,
+            placement: Placement::AllCpus,
+            sweep: true,
+        });
     }
     cases
 }
 
 fn main() {
     let cfg = parse_args();
+    let report = match &cfg.report {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Report::from_json(&t))
+            .unwrap_or_else(|e| {
+                eprintln!("flexsc-bench: {}: {e}", path.display());
+                std::process::exit(1);
+            }),
+        None => measure(&cfg),
+    };
+    let text = report.text();
+    print!("{text}");
+    if let Err(e) = write_files(&cfg, &report, &text) {
+        eprintln!(
+            "flexsc-bench: writing results to {}: {e}",
+            cfg.out.display()
+        );
+        std::process::exit(1);
+    }
+}
+
+/// Runs the suite, round after round, and gathers each case's rounds.
+fn measure(cfg: &Config) -> Report {
     if !flexsc::supported() {
         eprintln!(
             "flexsc-bench: this kernel has no FlexSC ABI {}",
@@ -144,44 +236,83 @@ fn main() {
     }
     // SAFETY: Plain call.
     let ncpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    let cases = suite(&cfg, ncpus);
+    let cases = suite(cfg, ncpus);
+    // SAFETY: Plain call.
     let tty = unsafe { libc::isatty(2) } == 1;
-    let mut results = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        let label = case.label();
-        if tty {
-            eprint!("\r\x1b[K[{}/{}] {label}", i + 1, cases.len());
-        } else {
-            eprintln!("# [{}/{}] {label}", i + 1, cases.len());
-        }
-        match cases::run(case, &cfg, ncpus) {
-            Ok(r) => results.push(r),
-            Err(e) => eprintln!("\n# {label}: {e}"),
+    // rounds[i][k]: round k of case i, None where it failed.
+    let mut rounds: Vec<Vec<Option<cases::CaseResult>>> = cases
+        .iter()
+        .map(|_| Vec::with_capacity(cfg.rounds))
+        .collect();
+    for round in 1..=cfg.rounds {
+        for (i, case) in cases.iter().enumerate() {
+            let label = case.label();
+            let at = format!(
+                "[round {round}/{} case {}/{}]",
+                cfg.rounds,
+                i + 1,
+                cases.len()
+            );
+            if tty {
+                eprint!("\r\x1b[K{at} {label}");
+            } else {
+                eprintln!("# {at} {label}");
+            }
+            let r = cases::run(case, cfg, ncpus);
+            if let Err(e) = &r {
+                eprintln!("\n# {label}, round {round}: {e}");
+            }
+            rounds[i].push(r.ok());
         }
     }
     if tty {
         eprintln!();
     }
-    let system = report::system(ncpus);
-    report::table(&results, &system);
-    if let Err(e) = std::fs::create_dir_all(&cfg.out)
-        .and_then(|()| {
-            std::fs::write(
-                cfg.out.join("results.json"),
-                report::json(&results, &system, &cfg),
-            )
-        })
-        .and_then(|()| std::fs::write(cfg.out.join("throughput.svg"), report::svg(&results)))
-    {
-        eprintln!(
-            "flexsc-bench: writing results to {}: {e}",
-            cfg.out.display()
-        );
-        std::process::exit(1);
+    Report {
+        prov: report::provenance(ncpus, cfg),
+        rows: rounds.iter().filter_map(|r| Row::from_rounds(r)).collect(),
     }
-    println!(
-        "# wrote {}/results.json and {}/throughput.svg",
-        cfg.out.display(),
-        cfg.out.display()
-    );
+}
+
+/// results.json (only for a run: `--report` leaves it alone), report.txt,
+/// throughput.svg and, with `--png`, throughput.png.
+fn write_files(cfg: &Config, rep: &Report, text: &str) -> std::io::Result<()> {
+    let out = &cfg.out;
+    std::fs::create_dir_all(out)?;
+    let mut wrote = Vec::new();
+    if cfg.report.is_none() {
+        std::fs::write(out.join("results.json"), rep.json())?;
+        wrote.push("results.json");
+    }
+    std::fs::write(out.join("report.txt"), text)?;
+    let svg = out.join("throughput.svg");
+    std::fs::write(&svg, plot::svg(rep))?;
+    wrote.extend(["report.txt", "throughput.svg"]);
+    if cfg.png {
+        png(&svg, &out.join("throughput.png"))?;
+        wrote.push("throughput.png");
+    }
+    println!("# wrote {} in {}", wrote.join(", "), out.display());
+    Ok(())
+}
+
+/// Renders the SVG to PNG with rsvg-convert, at twice its size so that it
+/// stays sharp on a high-density screen.
+fn png(svg: &Path, png: &Path) -> std::io::Result<()> {
+    let status = std::process::Command::new("rsvg-convert")
+        .args(["--zoom", "2", "--background-color", "white", "-o"])
+        .arg(png)
+        .arg(svg)
+        .status()
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("rsvg-convert (Debian: apt-get install librsvg2-bin): {e}"),
+            )
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("rsvg-convert: {status}")))
+    }
 }
