@@ -448,6 +448,10 @@ fn process_run(seed: u64, deadline: Instant, budget: u64) -> i32 {
     stop.store(true, Ordering::Relaxed);
     let _ = scrib.join();
     let _ = signaller.join();
+    // A SIGUSR2 still pending would kill the image an exec below starts
+    // (handlers do not survive exec): ignoring it discards it.
+    // SAFETY: Plain call.
+    unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
     println!(
         "# stress process {}: seed {seed:#x}, {} entries, {} registrations",
         std::process::id(),
@@ -512,6 +516,7 @@ pub fn run(seed: u64, seconds: u64, max_entries: u64) -> Result<(), String> {
                 if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL {
                     killed += 1;
                 } else if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+                    println!("# stress process {pid}: failed, wait status {status:#x}");
                     failed += 1;
                 }
                 false
