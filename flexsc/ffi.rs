@@ -25,6 +25,11 @@ extern "C" {
     pub(crate) fn flexsc_audit_exit(ret: c_long);
     pub(crate) fn flexsc_pass_done();
     pub(crate) fn flexsc_init_waitqueue(wq: *mut bindings::wait_queue_head);
+    pub(crate) fn flexsc_wait_teardown(
+        wq: *mut bindings::wait_queue_head,
+        done: unsafe extern "C" fn(*const c_void) -> bool,
+        arg: *const c_void,
+    ) -> c_int;
     pub(crate) fn flexsc_wait_event(
         wq: *mut bindings::wait_queue_head,
         done: unsafe extern "C" fn(*const c_void) -> bool,

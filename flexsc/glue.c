@@ -290,6 +290,21 @@ int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *),
 }
 
 /*
+ * Teardown's wait until done(arg): killable, but not interruptible and
+ * not counted as load (TASK_KILLABLE | TASK_NOLOAD, shown as 'I', not
+ * 'D'). Ordinary signals do not end it, so that flexsc_exit() returns
+ * only when no call is in flight (the caller may then free the buffers
+ * its calls used); a fatal signal does (the process is dying, and what
+ * the remaining systhreads use is held by reference). Returns -EINTR
+ * then.
+ */
+int flexsc_wait_teardown(struct wait_queue_head *wq,
+			 bool (*done)(const void *), const void *arg)
+{
+	return wait_event_state(*wq, done(arg), TASK_KILLABLE | TASK_NOLOAD);
+}
+
+/*
  * Trace points, called from Rust: the TRACE_EVENT() macros generate
  * static inlines that Rust cannot call.
  */

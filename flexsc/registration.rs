@@ -9,14 +9,16 @@
 //!  kernel.flexsc_disabled, copy + check params,        (always on the registered thread)
 //!  CPUs within the cpuset, pin + vmap region           task->syspage = NULL, stopping = true,
 //!  (private anonymous memory only), hold the           interrupt every systhread, wait
-//!  owner's task, start systhreads,         --- live --> (interruptibly) until none is left,
+//!  owner's task, start systhreads,         --- live --> (killably) until none is left,  
 //!  task->syspage = Arc                                 then unpin + vunmap the region; drop
 //!                                                      the Arc (systhreads held clones)
 //! ```
 //!
-//! Teardown never waits uninterruptibly: a call stuck in a killable sleep
-//! would leave its owner in D state. If the wait is interrupted, the
-//! systhreads still running finish on their own: each holds the
+//! Teardown waits killably and off the load average (`TASK_KILLABLE |
+//! TASK_NOLOAD`): ordinary signals do not end it, so `flexsc_exit()`
+//! returns only when no call is in flight, yet a call stuck in a killable
+//! sleep leaves no D-state, unkillable owner. If a fatal signal ends the
+//! wait, the systhreads still running finish on their own: each holds the
 //! registration (and so the region and the owner's `task_struct`) and its
 //! own reference on the owner's seccomp filter, and runs no new call once
 //! `stop` is set; the last one to leave unpins the region.
@@ -109,9 +111,10 @@ pub(crate) struct Registration {
     /// `flexsc_wait()` sleeps here (`flexsc_wait_event()` in `glue.c`).
     #[pin]
     completed: Opaque<bindings::wait_queue_head>,
-    /// Teardown waits here for the workers to leave.
+    /// Teardown waits here for the workers to leave
+    /// (`flexsc_wait_teardown()` in `glue.c`).
     #[pin]
-    exited: CondVar,
+    exited: Opaque<bindings::wait_queue_head>,
 }
 
 /// Reads the current thread's `syspage`.
@@ -204,7 +207,8 @@ impl Registration {
                 wake <- new_condvar!("flexsc_registration_wake"),
                 // SAFETY: `slot` is valid while the closure runs.
                 completed <- Opaque::ffi_init(|slot| unsafe { ffi::flexsc_init_waitqueue(slot) }),
-                exited <- new_condvar!("flexsc_registration_exited"),
+                // SAFETY: `slot` is valid while the closure runs.
+                exited <- Opaque::ffi_init(|slot| unsafe { ffi::flexsc_init_waitqueue(slot) }),
             }),
             GFP_KERNEL,
         )?;
@@ -325,7 +329,16 @@ impl Registration {
             }
             inner.live -= 1;
             if inner.live == 0 {
-                self.exited.notify_all();
+                // SAFETY: The wait queue was initialised in `register`
+                // and lives as long as `self`.
+                unsafe {
+                    bindings::__wake_up(
+                        self.exited.get(),
+                        bindings::TASK_NORMAL,
+                        0,
+                        core::ptr::null_mut(),
+                    )
+                };
             }
             task.is_some()
         };
@@ -461,9 +474,10 @@ impl Registration {
         Ok(reg.entries.count_done() as i64)
     }
 
-    /// Stops every worker and waits, interruptibly, until all have left;
-    /// then unpins the region. If the wait is interrupted, the last worker
-    /// to leave unpins it (see the module documentation).
+    /// Stops every worker and waits until all have left, then unpins the
+    /// region. The wait ends early only on a fatal signal (the process is
+    /// dying); then the last worker to leave unpins the region (see the
+    /// module documentation).
     fn teardown(&self) {
         {
             let mut inner = self.inner.lock();
@@ -475,13 +489,26 @@ impl Registration {
             }
             self.wake.notify_all();
         }
-        let mut inner = self.inner.lock();
-        while inner.live != 0 {
-            if self.exited.wait_interruptible(&mut inner) {
-                return;
-            }
+        /// # Safety
+        ///
+        /// `arg` points at a live `Registration`.
+        unsafe extern "C" fn all_left(arg: *const c_void) -> bool {
+            // SAFETY: Per the function's contract.
+            let reg = unsafe { &*arg.cast::<Registration>() };
+            reg.inner.lock().live == 0
         }
-        drop(inner);
+        // SAFETY: The wait queue lives as long as `self`, which outlives
+        // the call and is all `all_left` is given.
+        let err = unsafe {
+            ffi::flexsc_wait_teardown(
+                self.exited.get(),
+                all_left,
+                (self as *const Registration).cast(),
+            )
+        };
+        if err != 0 {
+            return;
+        }
         // No worker is left: nobody uses `entries` any more.
         let region = self.region.lock().take();
         drop(region);

@@ -96,7 +96,7 @@ const TESTS: &[Test] = tests![
     security::region_must_be_private_anon,
     security::wait_more_than_nentries,
     security::wait_short_timeout,
-    security::teardown_waits_interruptibly,
+    security::teardown_not_in_d_state,
     security::disabled_sysctl,
     security::full_pool_keeps_scanning(60),
     security::audit_records,

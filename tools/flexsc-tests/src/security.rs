@@ -1030,9 +1030,12 @@ fn proc_state(pid: i32) -> char {
 }
 
 /// A call stuck in a killable sleep (an unanswered fanotify permission
-/// event) does not leave its owner in D state at flexsc_exit(): teardown
-/// waits interruptibly and holds what the systhread needs by reference.
-pub fn teardown_waits_interruptibly() -> TestResult {
+/// event) does not leave its owner in D state at flexsc_exit(), and
+/// signals the owner gets meanwhile do not cut the wait short: when
+/// flexsc_exit() returns, no call is in flight (the caller may free its
+/// buffers). Teardown waits killably but off the load average (state I),
+/// and holds what the systhread needs by reference.
+pub fn teardown_not_in_d_state() -> TestResult {
     let path = "/tmp/flexsc-perm";
     std::fs::write(path, b"x").map_err(|e| e.to_string())?;
     let cpath = cstr(path);
@@ -1073,8 +1076,28 @@ pub fn teardown_waits_interruptibly() -> TestResult {
             std::thread::yield_now();
         }
         std::thread::sleep(Duration::from_millis(100));
-        if raw::exit().is_err() {
+        // Signals keep arriving while flexsc_exit() waits.
+        catch(libc::SIGUSR1);
+        // SAFETY: Plain calls.
+        let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let pest = std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                // SAFETY: Signal the registered thread.
+                unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGUSR1) };
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let exited = raw::exit();
+        let status = r.status(0).load(Ordering::SeqCst);
+        stop.store(true, Ordering::SeqCst);
+        let _ = pest.join();
+        if exited.is_err() {
             return 2;
+        }
+        if status != abi::DONE {
+            return 3; // flexsc_exit() returned with the call in flight
         }
         0
     });
@@ -1093,7 +1116,7 @@ pub fn teardown_waits_interruptibly() -> TestResult {
     ensure!(state != 'D', "the owner sat in D state in flexsc_exit");
     ensure!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child status {status:#x}"
+        "child status {status:#x} (exit 3: flexsc_exit returned with a call in flight)"
     );
     ensure!(
         eventually(Duration::from_secs(5), || stat("registrations") == regs0),
