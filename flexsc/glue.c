@@ -261,7 +261,7 @@ void flexsc_init_waitqueue(struct wait_queue_head *wq)
  * absolute CLOCK_MONOTONIC @deadline in ns (-ETIMEDOUT; none if negative),
  * on an hrtimer so that sub-millisecond timeouts are honoured.
  */
-int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *),
+int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *data),
 		      const void *arg, s64 deadline)
 {
 	DEFINE_WAIT(wait);
@@ -299,7 +299,7 @@ int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *),
  * then.
  */
 int flexsc_wait_teardown(struct wait_queue_head *wq,
-			 bool (*done)(const void *), const void *arg)
+			 bool (*done)(const void *data), const void *arg)
 {
 	return wait_event_state(*wq, done(arg), TASK_KILLABLE | TASK_NOLOAD);
 }

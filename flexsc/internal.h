@@ -34,10 +34,10 @@ void flexsc_audit_entry(unsigned int nr, const u64 *args);
 void flexsc_audit_exit(long ret);
 void flexsc_pass_done(void);
 void flexsc_init_waitqueue(struct wait_queue_head *wq);
-int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *),
+int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *data),
 		      const void *arg, s64 deadline);
 int flexsc_wait_teardown(struct wait_queue_head *wq,
-			 bool (*done)(const void *), const void *arg);
+			 bool (*done)(const void *data), const void *arg);
 
 void flexsc_trace_register(pid_t tid, u32 nentries, u32 nsysthreads);
 void flexsc_trace_dispatch(pid_t tid, u32 index, u32 nr, int cpu);

@@ -9,7 +9,7 @@
 //!  kernel.flexsc_disabled, copy + check params,        (always on the registered thread)
 //!  CPUs within the cpuset, pin + vmap region           task->syspage = NULL, stopping = true,
 //!  (private anonymous memory only), hold the           interrupt every systhread, wait
-//!  owner's task, start systhreads,         --- live --> (killably) until none is left,  
+//!  owner's task, start systhreads,         --- live --> (killably) until none is left,
 //!  task->syspage = Arc                                 then unpin + vunmap the region; drop
 //!                                                      the Arc (systhreads held clones)
 //! ```
