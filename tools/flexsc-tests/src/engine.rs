@@ -6,7 +6,6 @@ use crate::harness::TestResult;
 use crate::util::*;
 use crate::{ensure, ensure_eq};
 use flexsc::raw;
-use std::ffi::CString;
 use std::time::Duration;
 
 const ENOSYS: i64 = -(libc::ENOSYS as i64);
@@ -15,22 +14,6 @@ fn registered(n: u32) -> Result<Region, String> {
     let region = Region::new(n);
     region.register().map_err(|e| format!("register: {e}"))?;
     Ok(region)
-}
-
-/// The arguments of openat(AT_FDCWD, path, flags, 0).
-fn openat_args(path: &CString, flags: i32) -> [u64; 6] {
-    [
-        libc::AT_FDCWD as u64,
-        path.as_ptr() as u64,
-        flags as u64,
-        0,
-        0,
-        0,
-    ]
-}
-
-fn cstr(s: &str) -> CString {
-    CString::new(s).unwrap()
 }
 
 pub fn getpid_gettid() -> TestResult {

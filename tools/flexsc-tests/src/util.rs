@@ -3,6 +3,7 @@
 
 use flexsc::abi::{self, Params, SysEntry};
 use flexsc::raw;
+use std::ffi::CString;
 use std::io;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -254,4 +255,21 @@ pub fn wait_child(pid: i32) -> i32 {
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
     assert_eq!(r, pid, "waitpid: {}", io::Error::last_os_error());
     status
+}
+
+/// A C string for a path or name (tests pass only strings without NUL).
+pub fn cstr(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+/// The arguments of openat(AT_FDCWD, path, flags, 0).
+pub fn openat_args(path: &CString, flags: i32) -> [u64; 6] {
+    [
+        libc::AT_FDCWD as u64,
+        path.as_ptr() as u64,
+        flags as u64,
+        0,
+        0,
+        0,
+    ]
 }

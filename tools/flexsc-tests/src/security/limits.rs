@@ -159,18 +159,7 @@ pub fn teardown_not_in_d_state() -> TestResult {
     let regs0 = stat("registrations");
     let pid = fork_child(|| {
         let Ok(r) = registered(8) else { return 1 };
-        r.submit(
-            0,
-            libc::SYS_openat,
-            [
-                libc::AT_FDCWD as u64,
-                cpath.as_ptr() as u64,
-                libc::O_RDONLY as u64,
-                0,
-                0,
-                0,
-            ],
-        );
+        r.submit(0, libc::SYS_openat, openat_args(&cpath, libc::O_RDONLY));
         while r.status(0).load(Ordering::SeqCst) != abi::BUSY {
             std::thread::yield_now();
         }

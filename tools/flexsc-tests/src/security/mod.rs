@@ -9,7 +9,6 @@ use crate::util::*;
 use crate::{ensure, ensure_eq};
 use flexsc::abi;
 use flexsc::raw;
-use std::ffi::CString;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,10 +25,6 @@ fn registered_with(n: u32, f: impl FnOnce(&mut abi::Params)) -> Result<Region, S
 
 fn registered(n: u32) -> Result<Region, String> {
     registered_with(n, |_| {})
-}
-
-fn cstr(s: &str) -> CString {
-    CString::new(s).unwrap()
 }
 
 fn ts(secs: i64, nsecs: i64) -> libc::timespec {

@@ -49,14 +49,7 @@ pub fn chroot_followed() -> TestResult {
     std::fs::write("/tmp/flexsc-outside", b"x").map_err(|e| e.to_string())?;
     let r = registered(8)?;
     let outside = cstr("/tmp/flexsc-outside");
-    let open = [
-        libc::AT_FDCWD as u64,
-        outside.as_ptr() as u64,
-        libc::O_RDONLY as u64,
-        0,
-        0,
-        0,
-    ];
+    let open = openat_args(&outside, libc::O_RDONLY);
     let fd = r.call(libc::SYS_openat, open)?;
     ensure!(fd >= 0, "open before the chroot: {fd}");
     ensure_eq!(

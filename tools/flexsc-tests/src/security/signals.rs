@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// Unblocks `sig` in this thread and checks that the one pending
+/// instance is delivered (it was neither lost nor taken by a systhread).
+fn unblock_and_expect_one(sig: i32) -> TestResult {
+    block(sig, libc::SIG_UNBLOCK);
+    ensure!(
+        eventually(Duration::from_secs(2), || SIGNALS.load(Ordering::SeqCst)
+            == 1),
+        "the signal was lost"
+    );
+    Ok(())
+}
+
 /// A ppoll with a signal mask through FlexSC leaves the systhread's mask
 /// as it was: a process-directed signal that the registered thread blocks
 /// stays pending for it (today the systhread, left unblocked, takes the
@@ -24,12 +36,7 @@ pub fn sigmask_stays_blocked() -> TestResult {
     ensure_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) }, 0);
     std::thread::sleep(Duration::from_millis(200));
     ensure_eq!(SIGNALS.load(Ordering::SeqCst), 0);
-    block(libc::SIGUSR1, libc::SIG_UNBLOCK);
-    ensure!(
-        eventually(Duration::from_secs(2), || SIGNALS.load(Ordering::SeqCst)
-            == 1),
-        "the signal was lost"
-    );
+    unblock_and_expect_one(libc::SIGUSR1)?;
     r.submit(0, libc::SYS_getpid, [0; 6]);
     // SAFETY: Plain call.
     ensure_eq!(
@@ -70,12 +77,7 @@ pub fn ppoll_mask_emulated() -> TestResult {
     );
     ensure!(start.elapsed() < Duration::from_secs(2), "not interrupted");
     ensure_eq!(SIGNALS.load(Ordering::SeqCst), 0);
-    block(libc::SIGUSR1, libc::SIG_UNBLOCK);
-    ensure!(
-        eventually(Duration::from_secs(2), || SIGNALS.load(Ordering::SeqCst)
-            == 1),
-        "the signal was lost"
-    );
+    unblock_and_expect_one(libc::SIGUSR1)?;
     // SAFETY: Plain call.
     ensure_eq!(r.call(libc::SYS_getpid, [0; 6])?, unsafe { libc::getpid() }
         as i64);

@@ -36,17 +36,7 @@ pub fn thread_calls_refused() -> TestResult {
     ensure_eq!(r.call(libc::SYS_futex, [w, 1, 1, 0, 0, 0])?, 0);
     let mask = [0u64; 1];
     let null = cstr("/dev/null");
-    let fd = direct(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as u64,
-            null.as_ptr() as u64,
-            libc::O_RDONLY as u64,
-            0,
-            0,
-            0,
-        ],
-    );
+    let fd = direct(libc::SYS_openat, openat_args(&null, libc::O_RDONLY));
     ensure!(fd >= 0, "open /dev/null: {fd}");
     let fd = fd as u64;
     for (what, nr, args) in [
