@@ -100,6 +100,8 @@ mod nr {
         MAP_SHADOW_STACK = __NR_map_shadow_stack, LSM_GET_SELF_ATTR = __NR_lsm_get_self_attr,
         LSM_SET_SELF_ATTR = __NR_lsm_set_self_attr, FLEXSC_REGISTER = __NR_flexsc_register,
         FLEXSC_WAIT = __NR_flexsc_wait, FLEXSC_EXIT = __NR_flexsc_exit,
+        PPOLL = __NR_ppoll, PSELECT6 = __NR_pselect6, EPOLL_PWAIT = __NR_epoll_pwait,
+        EPOLL_PWAIT2 = __NR_epoll_pwait2, IO_PGETEVENTS = __NR_io_pgetevents,
     }
 
     /// The x32 numbers start here; nothing at or above it is x86_64.
@@ -233,6 +235,16 @@ fn is_restart(ret: i64) -> bool {
     (-(bindings::ERESTART_RESTARTBLOCK as i64)..=-(bindings::ERESTARTSYS as i64)).contains(&ret)
 }
 
+/// Calls that run with a signal mask of their own for their duration,
+/// which a task restores on its way back to user mode.
+fn sets_sigmask(nr: u32) -> bool {
+    use nr::*;
+    matches!(
+        nr,
+        PPOLL | PSELECT6 | EPOLL_PWAIT | EPOLL_PWAIT2 | IO_PGETEVENTS
+    )
+}
+
 /// Whom a call is run for.
 pub(crate) struct Owner {
     /// The registered thread; a reference is held for as long as the
@@ -258,92 +270,131 @@ pub(crate) enum Outcome {
     /// The call was refused, unrun, with this result.
     Refused(i64),
     /// Run without blocking, the call would have slept interruptibly: it
-    /// did nothing and may be run again.
+    /// did nothing and may be run again (by a systhread).
     WouldBlock,
 }
 
-/// Runs `call` for `owner` in the current systhread, around `x64_sys_call`
-/// calls `enter`/`leave` (the concurrency management tracks blocking only
-/// inside them). A call interrupted for a group stop or the freezer is
-/// restarted as a direct call would be, unless `give_up()` (which handles
-/// the systhread's signals) says the systhread must stop: then, and when
-/// the call's own signal mask let a signal in, it completes with `-EINTR`.
+/// The result of a call `flexsc_run_entry()` refused: `LONG_MIN` there
+/// (`FLEXSC_REFUSED_UNKNOWN`) means as an unknown number, `-ENOSYS`.
+fn unrun(ret: i64) -> i64 {
+    if ret == i64::MIN {
+        -(bindings::ENOSYS as i64)
+    } else {
+        ret
+    }
+}
+
+/// Where and how [`run`] runs a call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A systhread, to the end: a call may sleep as long as it needs.
+    Systhread,
+    /// A systhread that must not block (a rescuer with a full pool): the
+    /// call runs with an interruption pending, so that an interruptible
+    /// sleep returns at once, and is then [`Outcome::WouldBlock`].
+    Probe,
+    /// The owner itself, in `flexsc_wait()`, as [`Mode::Probe`]: what
+    /// would block is left to the systhreads.
+    Inline,
+}
+
+/// What `flexsc_run_entry()` does with a call (`enum flexsc_action` in
+/// `glue.c`).
+const ACT_RUN: i32 = 0;
+const ACT_REFUSE: i32 = 1;
+const ACT_VALUE: i32 = 2;
+const ACT_KEYS: i32 = 3;
+
+/// Runs `call` for `owner` in the current thread (a systhread, or the owner
+/// itself in [`Mode::Inline`]); `regs` is the thread's scratch `pt_regs`.
+/// Around the run it calls `enter`/`leave` (the concurrency management
+/// tracks blocking only inside them). A call interrupted for a group stop
+/// or the freezer is restarted as a direct call would be, unless
+/// `give_up()` (which handles the systhread's signals) says the systhread
+/// must stop: then, and when the call's own signal mask let a signal in,
+/// it completes with `-EINTR`.
 ///
-/// With `nonblocking`, the call runs with an interruption already pending,
-/// so that an interruptible sleep returns at once; a call that returns a
-/// restart code or `-EINTR` then did nothing, and is [`Outcome::WouldBlock`].
+/// Everything from the seccomp verdict to the audit exit record happens in
+/// one call into C, `flexsc_run_entry()`; the policy and the emulations are
+/// computed here, inline.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     owner: &Owner,
     follower: &Follower,
+    regs: *mut bindings::pt_regs,
     call: &Call,
-    nonblocking: bool,
+    mode: Mode,
     enter: impl FnOnce(),
     leave: impl FnOnce(),
     mut give_up: impl FnMut() -> bool,
 ) -> Outcome {
-    let mut args = call.args;
-    let task = owner.raw();
-    if let Err(ret) = follower.seccomp(task, call.nr, &args) {
-        return Outcome::Refused(ret);
-    }
-    let policy = policy(call.nr, &args);
-    if policy == Policy::Refuse {
-        return Outcome::Refused(-(bindings::ENOSYS as i64));
-    }
-    if let Err(ret) = follower.follow(task) {
-        return Outcome::Refused(ret);
-    }
-    match policy {
-        Policy::Gettid => return Outcome::Ran(owner.tid as i64),
-        Policy::Keys => {
-            // SAFETY: `args` has six elements.
-            if unsafe { ffi::flexsc_key_call_refused(call.nr, args.as_ptr()) } {
-                return Outcome::Refused(-(bindings::ENOSYS as i64));
+    let mut run = Call {
+        nr: call.nr,
+        index: call.index,
+        args: call.args,
+    };
+    let (action, value) = match policy(run.nr, &run.args) {
+        Policy::Run => (ACT_RUN, 0),
+        Policy::Refuse => (ACT_REFUSE, 0),
+        Policy::Gettid => (ACT_VALUE, owner.tid as i64),
+        Policy::Keys => (ACT_KEYS, 0),
+        Policy::SelfPid(n) => {
+            if run.args[n] == 0 {
+                run.args[n] = owner.tid as u64;
             }
+            (ACT_RUN, 0)
         }
-        Policy::SelfPid(n) if args[n] == 0 => args[n] = owner.tid as u64,
-        Policy::ThreadClock => args[0] = owner_clock(args[0], owner.tid),
-        _ => {}
+        Policy::ThreadClock => {
+            run.args[0] = owner_clock(run.args[0], owner.tid);
+            (ACT_RUN, 0)
+        }
+    };
+    if mode == Mode::Inline && sets_sigmask(run.nr) {
+        return Outcome::WouldBlock;
     }
+    let flags = match mode {
+        Mode::Systhread => 0,
+        Mode::Probe => ffi::RUN_NONBLOCK,
+        Mode::Inline => ffi::RUN_NONBLOCK | ffi::RUN_INLINE,
+    };
+    let task = owner.raw();
+    let mut refused = false;
+    let once = |run: &Call, refused: &mut bool| -> i64 {
+        // SAFETY: `task` is valid (see `Owner::task`); the cache is the
+        // follower's (or null for the owner itself); `regs` is current's
+        // scratch; `run` is a call in kernel memory. The calls that would
+        // look at the systhread's own registers or identity are refused by
+        // the policy; an unknown number runs `sys_ni_syscall`.
+        unsafe {
+            ffi::flexsc_run_entry(
+                task,
+                owner.tid,
+                follower.cache(),
+                regs,
+                run,
+                action,
+                value as _,
+                flags,
+                refused,
+            ) as i64
+        }
+    };
 
-    // SAFETY: `pt_regs` is plain data.
-    let mut regs: bindings::pt_regs = unsafe { core::mem::zeroed() };
-    regs.di = args[0] as _;
-    regs.si = args[1] as _;
-    regs.dx = args[2] as _;
-    regs.r10 = args[3] as _;
-    regs.r8 = args[4] as _;
-    regs.r9 = args[5] as _;
-    regs.orig_ax = call.nr as _;
-    regs.ax = (-(bindings::ENOSYS as i64)) as _;
-    // SAFETY: `args` has six elements.
-    unsafe { ffi::flexsc_audit_entry(call.nr, args.as_ptr()) };
     enter();
-    let mut nr = call.nr;
-    if nonblocking {
-        thread::interrupt_self();
-        // SAFETY: As below.
-        let ret = unsafe { bindings::x64_sys_call(&regs, nr) } as i64;
-        thread::clear_interruption();
-        // SAFETY: `task` is valid (see `Owner::task`).
-        unsafe { bindings::flexsc_signals_after_call(task) };
+    if mode != Mode::Systhread {
+        let ret = once(&run, &mut refused);
         leave();
+        if refused {
+            return Outcome::Refused(unrun(ret));
+        }
         if is_restart(ret) || ret == -(bindings::EINTR as i64) {
             return Outcome::WouldBlock;
         }
-        // SAFETY: Plain value.
-        unsafe { ffi::flexsc_audit_exit(ret as _) };
         return Outcome::Ran(ret);
     }
     let ret = loop {
-        // SAFETY: `regs` is a valid `pt_regs` built from the entry's copy;
-        // the calls that would look at the systhread's own registers or
-        // identity are refused above; an unknown number runs
-        // `sys_ni_syscall`.
-        let ret = unsafe { bindings::x64_sys_call(&regs, nr) } as i64;
-        // SAFETY: `task` is valid (see `Owner::task`).
-        unsafe { bindings::flexsc_signals_after_call(task) };
-        if !is_restart(ret) {
+        let ret = once(&run, &mut refused);
+        if refused || !is_restart(ret) {
             break ret;
         }
         let own_mask = !thread::signal_pending();
@@ -356,11 +407,13 @@ pub(crate) fn run(
             break -(bindings::EINTR as i64);
         }
         if ret == -(bindings::ERESTART_RESTARTBLOCK as i64) {
-            nr = nr::RESTART_SYSCALL;
+            run.nr = nr::RESTART_SYSCALL;
         }
     };
     leave();
-    // SAFETY: Plain value.
-    unsafe { ffi::flexsc_audit_exit(ret as _) };
-    Outcome::Ran(ret)
+    if refused {
+        Outcome::Refused(unrun(ret))
+    } else {
+        Outcome::Ran(ret)
+    }
 }

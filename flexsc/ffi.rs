@@ -8,6 +8,13 @@
 use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use kernel::bindings;
 
+use crate::entry::Call;
+
+/// `flexsc_run_entry()`'s flags: current is the owner, in `flexsc_wait()`.
+pub(crate) const RUN_INLINE: c_uint = 1 << 0;
+/// `flexsc_run_entry()`'s flags: interruptible sleeps return at once.
+pub(crate) const RUN_NONBLOCK: c_uint = 1 << 1;
+
 // The kernel structs are passed by pointer only, never laid out here; some
 // of their bindgen types are empty (configured out), which the lint flags.
 #[allow(improper_ctypes)]
@@ -19,10 +26,22 @@ extern "C" {
         npages: c_ulong,
         pages: *mut *mut bindings::page,
     ) -> c_long;
-    pub(crate) fn flexsc_follow_owner(owner: *mut bindings::task_struct) -> c_int;
-    pub(crate) fn flexsc_key_call_refused(nr: c_uint, args: *const u64) -> bool;
-    pub(crate) fn flexsc_audit_entry(nr: c_uint, args: *const u64);
-    pub(crate) fn flexsc_audit_exit(ret: c_long);
+    pub(crate) fn flexsc_run_entry(
+        owner: *mut bindings::task_struct,
+        tid: c_int,
+        cache: *mut *mut bindings::seccomp_filter,
+        regs: *mut bindings::pt_regs,
+        call: *const Call,
+        action: c_int,
+        value: c_long,
+        flags: c_uint,
+        refused: *mut bool,
+    ) -> c_long;
+    pub(crate) fn flexsc_process_key(key: *mut c_ulong);
+    pub(crate) fn flexsc_inline_allowed() -> bool;
+    pub(crate) fn flexsc_this_cpu() -> c_uint;
+    pub(crate) fn flexsc_pools_lock();
+    pub(crate) fn flexsc_pools_unlock();
     pub(crate) fn flexsc_pass_done();
     pub(crate) fn flexsc_init_waitqueue(wq: *mut bindings::wait_queue_head);
     pub(crate) fn flexsc_wait_teardown(

@@ -22,7 +22,10 @@
 //!
 //! - [`region`]: pinning the user region and mapping it into the kernel.
 //! - [`entry`]: one shared entry, and the protocol on it.
-//! - [`registration`]: a registered thread's state; register, wait, teardown.
+//! - [`registration`]: a registered thread's state; register, wait (and
+//!   running its own entries inline), teardown.
+//! - [`pool`]: the systhreads of a process, one slot per CPU, shared by
+//!   all its registrations.
 //! - [`worker`]: a systhread's loop, idling and concurrency management.
 //! - [`dispatch`]: what a call may do when run from a systhread.
 //! - [`owner`]: a systhread follows its owner's seccomp filter,
@@ -42,6 +45,7 @@ mod dispatch;
 mod entry;
 mod ffi;
 mod owner;
+mod pool;
 mod region;
 mod registration;
 mod stats;
@@ -70,7 +74,7 @@ pub unsafe extern "C" fn rust_flexsc_register(
     params: *const bindings::flexsc_params,
     size: usize,
 ) -> core::ffi::c_long {
-    to_syscall_ret(Registration::register(params as usize, size).map(|()| 0))
+    to_syscall_ret(Registration::register(params as usize, size, worker::Worker::spawn).map(|()| 0))
 }
 
 /// `flexsc_wait(2)`.

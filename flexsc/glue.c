@@ -9,7 +9,7 @@
  * task_struct, cred and mm fields that Rust must not lay out itself.
  * Everything else is the Rust crate in flexsc.rs, which implements the
  * rust_flexsc_*() functions declared in internal.h (their contracts are
- * documented there) and declares the flexsc_*() ones below in ffi.rs.
+ * documented in flexsc.rs) and declares the flexsc_*() ones below in ffi.rs.
  */
 
 #include <linux/audit.h>
@@ -22,13 +22,18 @@
 #include <linux/init.h>
 #include <linux/kobject.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/pkeys.h>
 #include <linux/resume_user_mode.h>
+#include <linux/sched/task.h>
+#include <linux/seccomp.h>
 #include <linux/sched/signal.h>
 #include <linux/syscalls.h>
 #include <linux/sysctl.h>
 #include <linux/sysfs.h>
+#include <linux/task_work.h>
 #include <linux/wait.h>
+#include <asm/syscall.h>
 #include <uapi/linux/flexsc.h>
 #include <uapi/linux/keyctl.h>
 
@@ -155,7 +160,7 @@ out:
  * uses protection keys (a systhread's PKRU is not its owner's, and kernel
  * accesses to user memory obey PKRU). Only pointers are compared.
  */
-int flexsc_follow_owner(struct task_struct *owner)
+static int flexsc_follow_owner(struct task_struct *owner)
 {
 	struct task_struct *tsk = current;
 
@@ -201,7 +206,7 @@ static bool flexsc_key_installs(u64 arg)
  * creating the thread, process or session keyring). Any argument that
  * names a keyring the owner does not have yet counts.
  */
-bool flexsc_key_call_refused(unsigned int nr, const u64 *args)
+static bool flexsc_key_call_refused(unsigned int nr, const u64 *args)
 {
 #ifdef CONFIG_KEYS
 	int i;
@@ -226,18 +231,184 @@ bool flexsc_key_call_refused(unsigned int nr, const u64 *args)
 	return false;
 }
 
-/* Audit records for an entry, as the syscall entry and exit make them. */
-void flexsc_audit_entry(unsigned int nr, const u64 *args)
-{
-	audit_syscall_entry(nr, args[0], args[1], args[2], args[3]);
-}
-
-void flexsc_audit_exit(long ret)
+/* The audit exit record of an entry, as the syscall exit makes it. */
+static void flexsc_audit_exit(long ret)
 {
 #ifdef CONFIG_AUDITSYSCALL
 	if (unlikely(audit_context()))
 		__audit_syscall_exit(!IS_ERR_VALUE(ret), ret);
 #endif
+}
+
+/*
+ * A call copied out of an entry (struct Call of entry.rs): its number,
+ * the entry's index, its arguments.
+ */
+struct flexsc_call {
+	u32 nr;
+	u32 index;
+	u64 args[6];
+};
+
+/* What dispatch.rs's policy made of a call (enum Action there). */
+enum flexsc_action {
+	FLEXSC_ACT_RUN,		/* through the kernel's table */
+	FLEXSC_ACT_REFUSE,	/* refused as an unknown number, unrun */
+	FLEXSC_ACT_VALUE,	/* complete with @value, unrun (gettid) */
+	FLEXSC_ACT_KEYS,	/* run unless flexsc_key_call_refused() */
+};
+
+/*
+ * flexsc_run_entry()'s result for a call refused as an unknown number
+ * (a seccomp verdict that acts on the calling thread, FlexSC's policy):
+ * dispatch.rs completes the entry as sys_ni_syscall() would.
+ */
+#define FLEXSC_REFUSED_UNKNOWN	LONG_MIN
+
+/* flexsc_run_entry()'s @flags. */
+#define FLEXSC_RUN_INLINE	BIT(0)	/* current is the owner, in flexsc_wait() */
+#define FLEXSC_RUN_NONBLOCK	BIT(1)	/* interruptible sleeps return at once */
+
+/* Whether a systhread's signal state needs flexsc_signals_after_call(). */
+static inline bool flexsc_signals_dirty(void)
+{
+	struct task_struct *tsk = current;
+
+	return test_restore_sigmask() ||
+	       READ_ONCE(tsk->pending.signal.sig[0]) ||
+	       tsk->blocked.sig[0] != ~(sigmask(SIGKILL) | sigmask(SIGSTOP));
+}
+
+/*
+ * Runs one entry for @owner, from the owner's seccomp verdict to the
+ * result: the engine's one call into C per entry. In order: the owner's
+ * seccomp filter (ip 0; skipped without a load when it has none), the
+ * policy's refusal, following the owner (credentials, files, fs,
+ * namespaces, pkeys), the emulated value, the audit entry record, the
+ * trace point, x64_sys_call(), the systhread's signals put back in order
+ * (only when the call left something), deferred work, the audit exit
+ * record. @regs is current's scratch pt_regs: only the argument registers
+ * are written (x64_sys_call() reads nothing else of them), so no entry
+ * pays for clearing it.
+ *
+ * With FLEXSC_RUN_INLINE, current is @owner itself, in flexsc_wait() with
+ * no audit context: nothing to follow, and its signals are its own.
+ *
+ * Returns the result (FLEXSC_REFUSED_UNKNOWN for a call refused as an
+ * unknown number); *@refused tells whether the call was refused unrun.
+ */
+long flexsc_run_entry(struct task_struct *owner, pid_t tid,
+		      struct seccomp_filter **cache, struct pt_regs *regs,
+		      const struct flexsc_call *call, int action, long value,
+		      unsigned int flags, bool *refused)
+{
+	const u64 *args = call->args;
+	long ret;
+
+	*refused = true;
+#ifdef CONFIG_SECCOMP
+	if (unlikely(READ_ONCE(owner->seccomp.mode) != SECCOMP_MODE_DISABLED)) {
+		switch (seccomp_flexsc_verdict(owner, cache, call->nr, args, &ret)) {
+		case SECCOMP_FLEXSC_RUN:
+			break;
+		case SECCOMP_FLEXSC_SKIP:
+			return ret;
+		default:
+			return FLEXSC_REFUSED_UNKNOWN;
+		}
+	}
+#endif
+	if (action == FLEXSC_ACT_REFUSE)
+		return FLEXSC_REFUSED_UNKNOWN;
+	if (!(flags & FLEXSC_RUN_INLINE)) {
+		ret = flexsc_follow_owner(owner);
+		if (unlikely(ret))
+			return ret;
+	}
+	if (action == FLEXSC_ACT_VALUE) {
+		*refused = false;
+		return value;
+	}
+	if (unlikely(action == FLEXSC_ACT_KEYS) &&
+	    flexsc_key_call_refused(call->nr, args))
+		return FLEXSC_REFUSED_UNKNOWN;
+	*refused = false;
+
+	regs->di = args[0];
+	regs->si = args[1];
+	regs->dx = args[2];
+	regs->r10 = args[3];
+	regs->r8 = args[4];
+	regs->r9 = args[5];
+	regs->orig_ax = call->nr;
+	if (!(flags & FLEXSC_RUN_INLINE))
+		audit_syscall_entry(call->nr, args[0], args[1], args[2], args[3]);
+	trace_dispatch(tid, call->index, call->nr, raw_smp_processor_id());
+	if (flags & FLEXSC_RUN_NONBLOCK)
+		set_notify_signal(current);
+	ret = x64_sys_call(regs, call->nr);
+	if (flags & FLEXSC_RUN_NONBLOCK) {
+		clear_notify_signal();
+		/* Task work queued meanwhile asked for the notification. */
+		if (task_work_pending(current))
+			set_notify_signal(current);
+	}
+	if (!(flags & FLEXSC_RUN_INLINE)) {
+		if (unlikely(flexsc_signals_dirty()))
+			flexsc_signals_after_call(owner);
+		if (unlikely(task_work_pending(current)))
+			task_work_run();
+		flexsc_audit_exit(ret);
+	}
+	trace_complete(tid, call->index, call->nr, ret);
+	return ret;
+}
+
+/*
+ * What makes two threads able to share systhreads: one thread group, and
+ * the same memory, file table, fs and namespaces (a systhread has those
+ * of the thread that created it, and refuses entries of an owner that
+ * left them). Written to @key for current, as opaque words.
+ */
+void flexsc_process_key(unsigned long key[5])
+{
+	struct task_struct *tsk = current;
+
+	key[0] = (unsigned long)tsk->signal;
+	key[1] = (unsigned long)tsk->mm;
+	key[2] = (unsigned long)READ_ONCE(tsk->files);
+	key[3] = (unsigned long)READ_ONCE(tsk->fs);
+	key[4] = (unsigned long)READ_ONCE(tsk->nsproxy);
+}
+
+/*
+ * Whether current, the owner in flexsc_wait(), may run its entries
+ * itself: no signal or notification pending (the calls run with one
+ * set, to return at once rather than sleep) and no audit context (the
+ * records of its own flexsc_wait() are open).
+ */
+bool flexsc_inline_allowed(void)
+{
+	return !signal_pending(current) && !audit_context();
+}
+
+/* The CPU current runs on (a hint: it may move). */
+unsigned int flexsc_this_cpu(void)
+{
+	return raw_smp_processor_id();
+}
+
+/* The registry of per-process pools (pool.rs) is under this mutex. */
+static DEFINE_MUTEX(flexsc_pools_mutex);
+
+void flexsc_pools_lock(void)
+{
+	mutex_lock(&flexsc_pools_mutex);
+}
+
+void flexsc_pools_unlock(void)
+{
+	mutex_unlock(&flexsc_pools_mutex);
 }
 
 /*
@@ -306,21 +477,12 @@ int flexsc_wait_teardown(struct wait_queue_head *wq,
 
 /*
  * Trace points, called from Rust: the TRACE_EVENT() macros generate
- * static inlines that Rust cannot call.
+ * static inlines that Rust cannot call. (dispatch and complete fire in
+ * flexsc_run_entry(), behind their static keys.)
  */
 void flexsc_trace_register(pid_t tid, u32 nentries, u32 nsysthreads)
 {
 	trace_register(tid, nentries, nsysthreads);
-}
-
-void flexsc_trace_dispatch(pid_t tid, u32 index, u32 nr, int cpu)
-{
-	trace_dispatch(tid, index, nr, cpu);
-}
-
-void flexsc_trace_complete(pid_t tid, u32 index, u32 nr, s64 ret)
-{
-	trace_complete(tid, index, nr, ret);
 }
 
 void flexsc_trace_exit(pid_t tid, u64 calls)

@@ -12,7 +12,10 @@
 
 struct flexsc_params;
 struct __kernel_timespec;
+struct flexsc_call;
 struct page;
+struct pt_regs;
+struct seccomp_filter;
 struct task_struct;
 struct wait_queue_head;
 
@@ -28,10 +31,15 @@ int flexsc_may_register(void);
 int flexsc_allowed_cpus(unsigned long *bits, unsigned int nbits);
 long flexsc_pin_region(unsigned long start, unsigned long npages,
 		       struct page **pages);
-int flexsc_follow_owner(struct task_struct *owner);
-bool flexsc_key_call_refused(unsigned int nr, const u64 *args);
-void flexsc_audit_entry(unsigned int nr, const u64 *args);
-void flexsc_audit_exit(long ret);
+long flexsc_run_entry(struct task_struct *owner, pid_t tid,
+		      struct seccomp_filter **cache, struct pt_regs *regs,
+		      const struct flexsc_call *call, int action, long value,
+		      unsigned int flags, bool *refused);
+void flexsc_process_key(unsigned long key[5]);
+bool flexsc_inline_allowed(void);
+unsigned int flexsc_this_cpu(void);
+void flexsc_pools_lock(void);
+void flexsc_pools_unlock(void);
 void flexsc_pass_done(void);
 void flexsc_init_waitqueue(struct wait_queue_head *wq);
 int flexsc_wait_event(struct wait_queue_head *wq, bool (*done)(const void *data),
@@ -40,8 +48,6 @@ int flexsc_wait_teardown(struct wait_queue_head *wq,
 			 bool (*done)(const void *data), const void *arg);
 
 void flexsc_trace_register(pid_t tid, u32 nentries, u32 nsysthreads);
-void flexsc_trace_dispatch(pid_t tid, u32 index, u32 nr, int cpu);
-void flexsc_trace_complete(pid_t tid, u32 index, u32 nr, s64 ret);
 void flexsc_trace_exit(pid_t tid, u64 calls);
 
 #endif /* _FLEXSC_INTERNAL_H */

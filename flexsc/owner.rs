@@ -17,14 +17,14 @@
 //!   namespaces it shares with the systhread, or the process uses
 //!   protection keys (`flexsc_follow_owner()` in `glue.c`).
 //!
+//! All of it happens in `flexsc_run_entry()` of `glue.c`; this keeps the
+//! systhread's reference on the filter.
+//!
 //! Each check is a pointer compare when nothing changed.
 
 use core::cell::Cell;
 use core::ptr::null_mut;
 use kernel::bindings;
-
-use crate::ffi;
-use crate::thread::RawTask;
 
 /// What the current systhread keeps of its owner between calls.
 ///
@@ -46,37 +46,12 @@ impl Follower {
         }
     }
 
-    /// The owner's seccomp verdict on call `nr` with `args`: `Ok` to run
-    /// it, `Err` with the result to complete it with, unrun (`-ENOSYS`
-    /// where the verdict acts on the calling thread, or kills).
-    pub(crate) fn seccomp(&self, owner: RawTask, nr: u32, args: &[u64; 6]) -> Result<(), i64> {
-        let mut filter = self.filter.get();
-        let mut ret: isize = 0;
-        // SAFETY: `owner` is valid (the registration holds a reference);
-        // `filter` is our counted reference or null, and the callee swaps
-        // it for another counted reference; `args` has six elements.
-        let verdict = unsafe {
-            bindings::seccomp_flexsc_verdict(owner, &mut filter, nr, args.as_ptr(), &mut ret)
-        };
-        // INVARIANT: the callee keeps `filter` a counted reference.
-        self.filter.set(filter);
-        match verdict {
-            bindings::seccomp_flexsc_SECCOMP_FLEXSC_RUN => Ok(()),
-            bindings::seccomp_flexsc_SECCOMP_FLEXSC_SKIP => Err(ret as i64),
-            _ => Err(-(bindings::ENOSYS as i64)),
-        }
-    }
-
-    /// Takes on the owner's credentials if they changed; `Err(-EPERM)` if
-    /// the owner left what the systhread shares with it.
-    pub(crate) fn follow(&self, owner: RawTask) -> Result<(), i64> {
-        // SAFETY: `owner` is valid; current is a systhread between calls.
-        let err = unsafe { ffi::flexsc_follow_owner(owner) };
-        if err == 0 {
-            Ok(())
-        } else {
-            Err(err as i64)
-        }
+    /// The counted reference to the owner's filter as last seen, for
+    /// `flexsc_run_entry()` to judge by and update.
+    pub(crate) fn cache(&self) -> *mut *mut bindings::seccomp_filter {
+        // INVARIANT: `flexsc_run_entry()` keeps it a counted reference or
+        // null (`seccomp_flexsc_verdict()`).
+        self.filter.as_ptr()
     }
 }
 

@@ -7,111 +7,127 @@
 //! ```text
 //!  flexsc_register()                                   flexsc_exit(), do_exit(), execve()
 //!  kernel.flexsc_disabled, copy + check params,        (always on the registered thread)
-//!  CPUs within the cpuset, pin + vmap region           task->syspage = NULL, stopping = true,
-//!  (private anonymous memory only), hold the           interrupt every systhread, wait
-//!  owner's task, start systhreads,         --- live --> (killably) until none is left,
-//!  task->syspage = Arc                                 then unpin + vunmap the region; drop
-//!                                                      the Arc (systhreads held clones)
+//!  CPUs within the cpuset, pin + vmap region           task->syspage = NULL, stop = true,
+//!  (private anonymous memory only), hold the           out of the pool's list, interrupt
+//!  owner's task, join (or make) the process's  -- live --> the workers running its calls,
+//!  pool and its CPUs' slots,                           wait (killably) until none is in
+//!  task->syspage = Arc                                 its entries, unpin + vunmap the
+//!                                                      region; the last registration of
+//!                                                      the process stops the pool
 //! ```
 //!
 //! Teardown waits killably and off the load average (`TASK_KILLABLE |
 //! TASK_NOLOAD`): ordinary signals do not end it, so `flexsc_exit()`
 //! returns only when no call is in flight, yet a call stuck in a killable
 //! sleep leaves no D-state, unkillable owner. If a fatal signal ends the
-//! wait, the systhreads still running finish on their own: each holds the
-//! registration (and so the region and the owner's `task_struct`) and its
-//! own reference on the owner's seccomp filter, and runs no new call once
-//! `stop` is set; the last one to leave unpins the region.
+//! wait, the workers still in its entries finish on their own: each holds
+//! the registration (and so the region and the owner's `task_struct`) and
+//! runs no new call of it once `stop` is set; the last reference unpins
+//! the region.
+//!
+//! Workers take entries of a registration only while they hold its token
+//! ([`Registration::try_take`]): one scanner at a time reads its entries
+//! (or its ring), so scanners of other CPUs do not race for its lines. A
+//! worker whose call blocks gives the token up (from the scheduler hook),
+//! so that the standby taking over its CPU can go on with the others.
 //!
 //! Only the registered thread sets or clears its `syspage`, and only it
 //! calls `flexsc_wait()`, so neither can race with its own teardown.
-//!
-//! Lock order: `Registration::region` (mutex) is never held with
-//! `Registration::inner` (spinlock); `inner` is the innermost lock.
 
 use core::ffi::c_void;
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings,
     prelude::*,
-    sync::{new_condvar, new_mutex, new_spinlock, Arc, ArcBorrow, CondVar, Mutex, SpinLock},
+    sync::{new_mutex, Arc, ArcBorrow, Mutex},
     task::Task,
     time::Ktime,
     types::{ARef, Opaque},
 };
 
 use crate::cpus;
-use crate::dispatch::Owner;
-use crate::entry::{region_len, Entries};
+use crate::dispatch::{self, Mode, Outcome, Owner};
+use crate::entry::{region_len, Call, Entries, Index};
 use crate::ffi;
+use crate::owner::Follower;
+use crate::pool::{Pool, Role};
 use crate::region::PinnedRegion;
 use crate::stats::{self, Stat};
-use crate::thread::{self, current_raw, RawTask};
+use crate::thread::{self, current_raw};
 use crate::trace;
-use crate::worker::{Role, Slot, Worker};
 
-/// Most systhreads a registration may ask for.
-const MAX_SYSTHREADS: u32 = 256;
-/// Most extra workers a registration keeps for calls that block, on top of
-/// one scanner and one standby per systhread.
-const MAX_BLOCKING_WORKERS: u32 = 64;
 /// How long an idle systhread polls before it sleeps, if `idle_us` is 0.
 const DEFAULT_IDLE_US: u32 = 100;
 /// The longest an idle systhread polls: larger `idle_us` are capped, so
 /// that a registration cannot keep CPUs busy for nothing (as io_uring's
 /// default SQPOLL idle, one second).
 const MAX_IDLE_US: u32 = 1_000_000;
+/// Most entries a worker runs of one registration before it turns to the
+/// next one of its process.
+pub(crate) const PER_PASS: u32 = 64;
 
-/// State of a registration under its spinlock.
-struct Inner {
-    /// The live workers' tasks; `None` marks a free place.
-    tasks: KVec<Option<ARef<Task>>>,
-    /// Workers created and not yet gone (a reserved place counts).
-    live: u32,
-    /// Set once, at teardown: no new worker starts, every worker leaves.
-    stopping: bool,
-    /// Bumped by every wake-up of sleeping systhreads.
-    wake_gen: u64,
+/// What the token holder writes: a cache line of its own.
+#[repr(align(64))]
+struct Hot {
+    /// The token: a worker takes entries of this registration.
+    busy: AtomicBool,
+    /// The ring position the kernel takes next (its own copy of `sq_head`).
+    sq_head: AtomicU32,
+    /// The user's `sq_tail` as last read.
+    sq_tail: AtomicU32,
+    /// Where the next scan of the entries starts (without a ring).
+    scan_pos: AtomicU32,
 }
 
-/// A registration: one registered thread, its region and its systhreads.
+/// What `flexsc_wait()` writes: a cache line of its own.
+#[repr(align(64))]
+struct Waiting {
+    /// Threads in `flexsc_wait()` (0 or 1: only the registered thread
+    /// waits).
+    waiters: AtomicU32,
+    /// The completions it waits for.
+    min: AtomicU32,
+}
+
+/// A registration: one registered thread and its region, served by the
+/// pool of its process.
 #[pin_data]
 pub(crate) struct Registration {
+    hot: Hot,
+    waiting: Waiting,
     /// For whom the calls are run.
     pub(crate) owner: Owner,
     /// The entries, through the kernel mapping of `region`.
     ///
     /// Valid while `region` is `Some`: until teardown, after every worker
-    /// has left and while only the registered thread itself is left to use
-    /// it (it is the one tearing down).
+    /// has left its entries and while only the registered thread itself is
+    /// left to use it (it is the one tearing down).
     pub(crate) entries: Entries,
+    /// The systhreads of the process.
+    pub(crate) pool: Arc<Pool>,
     /// How long an idle systhread polls before it sleeps, in nanoseconds.
     pub(crate) idle_ns: i64,
-    /// One per systhread: its CPU and its concurrency management.
-    pub(crate) slots: KVec<Slot>,
-    /// Most workers at once.
-    max_workers: u32,
-    /// Teardown started: every worker leaves (mirrors `Inner::stopping`,
-    /// for the workers' fast path).
+    /// The CPUs whose scanners serve it.
+    cpus: KVec<u32>,
+    /// The same, as a bitmap.
+    cpu_bits: KVec<u64>,
+    /// Workers inside its entries ([`Registration::enter`]).
+    active: AtomicU32,
+    /// Teardown started: no worker takes its entries any more.
     pub(crate) stop: AtomicBool,
-    /// Systhreads that sleep for want of work.
-    pub(crate) nr_sleeping: AtomicU32,
-    /// Threads in `flexsc_wait()` (0 or 1: only the registered thread
-    /// waits).
-    waiters: AtomicU32,
+    /// Entries given back, unrun, to be taken again (a ring does not hold
+    /// them any more): one bit per entry.
+    retry: KVec<AtomicU64>,
+    /// Some bit of `retry` may be set.
+    retry_pending: AtomicBool,
     /// Calls run so far (flushed by the workers in batches).
     pub(crate) calls: AtomicU64,
     #[pin]
     region: Mutex<Option<PinnedRegion>>,
-    #[pin]
-    inner: SpinLock<Inner>,
-    /// Idle systhreads sleep here.
-    #[pin]
-    wake: CondVar,
     /// `flexsc_wait()` sleeps here (`flexsc_wait_event()` in `glue.c`).
     #[pin]
     completed: Opaque<bindings::wait_queue_head>,
-    /// Teardown waits here for the workers to leave
+    /// Teardown waits here for the workers to leave its entries
     /// (`flexsc_wait_teardown()` in `glue.c`).
     #[pin]
     exited: Opaque<bindings::wait_queue_head>,
@@ -134,48 +150,58 @@ fn set_current_syspage(reg: *const Registration) {
 }
 
 impl Registration {
-    /// `flexsc_register(params, size)` for the current thread.
-    pub(crate) fn register(uparams: usize, size: usize) -> Result {
+    /// `flexsc_register(params, size)` for the current thread; `spawn`
+    /// starts a worker of a pool (the worker module's).
+    pub(crate) fn register(
+        uparams: usize,
+        size: usize,
+        spawn: fn(&Arc<Pool>, u32, Role) -> Result,
+    ) -> Result {
         // SAFETY: Reads a sysctl and current's ABI.
         let err = unsafe { ffi::flexsc_may_register() };
         if err != 0 {
             return Err(Error::from_errno(err));
         }
         let p = read_params(uparams, size)?;
-        if p.flags != 0
+        let ring = p.flags & bindings::FLEXSC_REGISTER_RING as u64 != 0;
+        if p.flags & !(bindings::FLEXSC_REGISTER_RING as u64) != 0
             || p.nentries == 0
             || p.nentries > bindings::FLEXSC_MAX_ENTRIES
+            || (ring && !p.nentries.is_power_of_two())
             || p.region % bindings::PAGE_SIZE as u64 != 0
-            || p.nsysthreads > MAX_SYSTHREADS
         {
             return Err(EINVAL);
         }
-        let cpus = cpus::allowed_cpus(p.cpu_mask as usize, p.cpu_mask_size as usize)?;
+        let mut cpus = cpus::allowed_cpus(p.cpu_mask as usize, p.cpu_mask_size as usize)?;
         if !current_syspage().is_null() {
             return Err(EBUSY);
         }
+        // At most one scanner per CPU and process: `nsysthreads` picks the
+        // first CPUs of the mask.
+        if p.nsysthreads != 0 && (p.nsysthreads as usize) < cpus.len() {
+            let mut fewer = KVec::with_capacity(p.nsysthreads as usize, GFP_KERNEL)?;
+            for &cpu in &cpus[..p.nsysthreads as usize] {
+                fewer.push(cpu, GFP_KERNEL)?;
+            }
+            cpus = fewer;
+        }
+        let mut cpu_bits =
+            KVec::from_elem(0u64, bindings::NR_CPUS.div_ceil(64) as usize, GFP_KERNEL)?;
+        for &cpu in cpus.iter() {
+            cpu_bits[(cpu / 64) as usize] |= 1 << (cpu % 64);
+        }
+        let mut retry = KVec::with_capacity(p.nentries.div_ceil(64) as usize, GFP_KERNEL)?;
+        for _ in 0..p.nentries.div_ceil(64) {
+            retry.push(AtomicU64::new(0), GFP_KERNEL)?;
+        }
 
-        let region = PinnedRegion::pin(p.region as usize, region_len(p.nentries))?;
-        // SAFETY: The mapping covers `region_len(nentries)` bytes (rounded up
-        // to pages) and outlives every use of `entries` (see `Registration::entries`).
-        let entries = unsafe { Entries::new(region.base(), p.nentries) };
+        let region = PinnedRegion::pin(p.region as usize, region_len(p.nentries, ring))?;
+        // SAFETY: The mapping covers `region_len(nentries, ring)` bytes
+        // (rounded up to pages) and outlives every use of `entries` (see
+        // `Registration::entries`); `nentries` was checked for a ring.
+        let entries = unsafe { Entries::new(region.base(), p.nentries, ring) };
         entries.init_header();
 
-        let nslots = if p.nsysthreads == 0 {
-            cpus.len() as u32
-        } else {
-            p.nsysthreads
-        };
-        let mut slots = KVec::with_capacity(nslots as usize, GFP_KERNEL)?;
-        for i in 0..nslots {
-            slots.push(Slot::new(cpus[(i as usize) % cpus.len()]), GFP_KERNEL)?;
-        }
-        // A standby, a rescuer and a scanner per slot, and the calls that block.
-        let max_workers = 3 * nslots + p.nentries.min(MAX_BLOCKING_WORKERS);
-        let mut tasks = KVec::with_capacity(max_workers as usize, GFP_KERNEL)?;
-        for _ in 0..max_workers {
-            tasks.push(None, GFP_KERNEL)?;
-        }
         let idle_us = if p.idle_us == 0 {
             DEFAULT_IDLE_US
         } else {
@@ -187,48 +213,58 @@ impl Registration {
         // SAFETY: Current is valid; `ARef::from` takes a reference of its
         // own, held as long as the registration.
         let task: ARef<Task> = ARef::from(unsafe { &*task.cast::<Task>() });
+        let pool = Pool::get_or_make()?;
+        let ncpus = cpus.len() as u32;
+        let pool_ref = pool.clone();
 
         let reg = Arc::pin_init(
             pin_init!(Registration {
+                hot: Hot {
+                    busy: AtomicBool::new(false),
+                    sq_head: AtomicU32::new(0),
+                    sq_tail: AtomicU32::new(0),
+                    scan_pos: AtomicU32::new(0),
+                },
+                waiting: Waiting {
+                    waiters: AtomicU32::new(0),
+                    min: AtomicU32::new(0),
+                },
                 owner: Owner { task, tid },
                 entries,
+                pool: pool_ref,
                 idle_ns: idle_us as i64 * 1000,
-                slots,
-                max_workers,
+                cpus,
+                cpu_bits,
+                active: AtomicU32::new(0),
                 stop: AtomicBool::new(false),
-                nr_sleeping: AtomicU32::new(0),
-                waiters: AtomicU32::new(0),
+                retry,
+                retry_pending: AtomicBool::new(false),
                 calls: AtomicU64::new(0),
                 region <- new_mutex!(Some(region), "flexsc_registration_region"),
-                inner <- new_spinlock!(
-                    Inner { tasks, live: 0, stopping: false, wake_gen: 0 },
-                    "flexsc_registration_inner"
-                ),
-                wake <- new_condvar!("flexsc_registration_wake"),
                 // SAFETY: `slot` is valid while the closure runs.
                 completed <- Opaque::ffi_init(|slot| unsafe { ffi::flexsc_init_waitqueue(slot) }),
                 // SAFETY: `slot` is valid while the closure runs.
                 exited <- Opaque::ffi_init(|slot| unsafe { ffi::flexsc_init_waitqueue(slot) }),
             }),
             GFP_KERNEL,
-        )?;
-
-        // Every systhread: a standby that takes over its CPU when a call
-        // blocks, a rescuer for when no standby can be made, and the
-        // scanner, started last so that a first call that blocks finds both.
-        for slot in 0..nslots as usize {
-            let started = Self::spawn_worker(&reg, slot, Role::Standby)
-                .and_then(|()| Self::spawn_worker(&reg, slot, Role::Rescuer))
-                .and_then(|()| Self::spawn_worker(&reg, slot, Role::Scanner));
-            if let Err(e) = started {
-                reg.teardown();
+        );
+        let reg = match reg {
+            Ok(reg) => reg,
+            Err(e) => {
+                pool.release();
                 return Err(e);
             }
+        };
+        if let Err(e) = pool.add(&reg, &reg.cpus, spawn) {
+            reg.teardown();
+            return Err(e);
         }
+        // A scanner asleep with an old list of registrations: it looks again.
+        pool.wake_one(&reg);
 
         set_current_syspage(Arc::into_raw(reg));
         stats::add(Stat::Registrations, 1);
-        trace::register(tid, p.nentries, nslots);
+        trace::register(tid, p.nentries, ncpus);
         Ok(())
     }
 
@@ -265,136 +301,172 @@ impl Registration {
         Some(unsafe { ArcBorrow::from_raw(ptr) })
     }
 
-    /// Starts a worker for `slot`, unless the pool is full or stopping
-    /// (`EAGAIN`).
-    pub(crate) fn spawn_worker(arc: &Arc<Registration>, slot: usize, role: Role) -> Result {
-        {
-            let mut inner = arc.inner.lock();
-            if inner.stopping || inner.live >= arc.max_workers {
-                return Err(EAGAIN);
-            }
-            inner.live += 1;
-        }
-        let worker = KBox::new(Worker::new(arc.clone(), slot, role), GFP_KERNEL);
-        let new = worker
-            .map_err(Error::from)
-            .and_then(|w| thread::NewThread::create(w, Worker::main));
-        let new = match new {
-            Ok(new) => new,
-            Err(e) => {
-                arc.forget_worker(None);
-                return Err(e);
-            }
-        };
-        {
-            let mut inner = arc.inner.lock();
-            let place = inner.tasks.as_mut_slice().iter_mut().find(|t| t.is_none());
-            // A place is free: `live` counts the places in use, plus ours.
-            if let Some(place) = place {
-                *place = Some(new.task().clone());
-            }
-            if inner.stopping {
-                thread::interrupt(new.task());
-            }
-        }
-        if !matches!(role, Role::Scanner) {
-            // Published before it runs, so that a call blocking right after
-            // this finds it. Losing a race to another standby only makes
-            // this one an extra scanner, which retires after a call.
-            arc.slots[slot].publish(role, thread::raw(new.task()));
-        }
-        stats::add(Stat::Systhreads, 1);
-        new.start();
-        Ok(())
+    /// The CPUs whose scanners serve this registration.
+    pub(crate) fn cpus(&self) -> impl Iterator<Item = u32> + '_ {
+        self.cpus.iter().copied()
     }
 
-    /// Whether no further worker may start.
-    pub(crate) fn pool_full(&self) -> bool {
-        self.inner.lock().live >= self.max_workers
+    /// Whether the scanner of `cpu` serves this registration.
+    pub(crate) fn serves(&self, cpu: u32) -> bool {
+        self.cpu_bits
+            .get((cpu / 64) as usize)
+            .is_some_and(|w| w & (1 << (cpu % 64)) != 0)
     }
 
-    /// A worker of this registration leaves (or never started): frees its
-    /// place and wakes teardown when it was the last.
-    pub(crate) fn forget_worker(&self, task: Option<RawTask>) {
-        let gone = {
-            let mut inner = self.inner.lock();
-            if let Some(task) = task {
-                for place in inner.tasks.as_mut_slice() {
-                    if place.as_ref().is_some_and(|t| thread::raw(t) == task) {
-                        // Drops our reference; the thread holds its own.
-                        *place = None;
-                        break;
+    /// Takes the token, if nobody holds it (a load first, so that scanners
+    /// that find it taken do not bounce its line).
+    pub(crate) fn try_take(&self) -> bool {
+        !self.hot.busy.load(Ordering::Relaxed)
+            && self
+                .hot
+                .busy
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Gives the token back, publishing the ring position reached. Never
+    /// sleeps (called from the scheduler hook too).
+    pub(crate) fn give_up_token(&self) {
+        if self.entries.has_ring() {
+            self.entries
+                .set_sq_head(self.hot.sq_head.load(Ordering::Relaxed));
+        }
+        self.hot.busy.store(false, Ordering::Release);
+    }
+
+    /// A worker enters its entries; `false` (not entered) once teardown
+    /// started.
+    pub(crate) fn enter(&self) -> bool {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        if self.stop.load(Ordering::SeqCst) {
+            self.leave();
+            return false;
+        }
+        true
+    }
+
+    /// A worker leaves its entries: wakes teardown when it was the last.
+    pub(crate) fn leave(&self) {
+        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 && self.stop.load(Ordering::SeqCst) {
+            // SAFETY: The wait queue was initialised in `register` and lives
+            // as long as `self`.
+            unsafe {
+                bindings::__wake_up(
+                    self.exited.get(),
+                    bindings::TASK_NORMAL,
+                    0,
+                    core::ptr::null_mut(),
+                )
+            };
+        }
+    }
+
+    /// The next call to run, claimed, for the token holder: entries given
+    /// back first (with `retry`), then the ring's next indices or, without
+    /// a ring, the next SUBMITTED entry from where the last scan stopped.
+    /// `None` when a full look finds nothing.
+    pub(crate) fn next_call(&self, retry: bool) -> Option<Call> {
+        let entries = &self.entries;
+        if retry && self.retry_pending.load(Ordering::Relaxed) {
+            if let Some(call) = self.take_given_back() {
+                return Some(call);
+            }
+        }
+        if entries.has_ring() {
+            loop {
+                let head = self.hot.sq_head.load(Ordering::Relaxed);
+                let mut tail = self.hot.sq_tail.load(Ordering::Relaxed);
+                if head == tail {
+                    tail = entries.sq_tail();
+                    // A user's tail more than a ring ahead is cut to one
+                    // ring: the slots past it repeat.
+                    if tail.wrapping_sub(head) > entries.len() {
+                        tail = head.wrapping_add(entries.len());
+                    }
+                    self.hot.sq_tail.store(tail, Ordering::Relaxed);
+                    if head == tail {
+                        return None;
                     }
                 }
-            }
-            inner.live -= 1;
-            if inner.live == 0 {
-                // SAFETY: The wait queue was initialised in `register`
-                // and lives as long as `self`.
-                unsafe {
-                    bindings::__wake_up(
-                        self.exited.get(),
-                        bindings::TASK_NORMAL,
-                        0,
-                        core::ptr::null_mut(),
-                    )
-                };
-            }
-            task.is_some()
-        };
-        if gone {
-            stats::sub(Stat::Systhreads, 1);
-        }
-    }
-
-    /// The generation of wake-ups, read before a systhread decides to sleep.
-    pub(crate) fn wake_gen(&self) -> u64 {
-        self.inner.lock().wake_gen
-    }
-
-    /// Sleeps until a wake-up newer than `gen`, teardown, or a signal.
-    /// Returns `true` if a signal is pending.
-    pub(crate) fn sleep_idle(&self, gen: u64) -> bool {
-        let mut inner = self.inner.lock();
-        while inner.wake_gen == gen && !inner.stopping {
-            if self.wake.wait_interruptible(&mut inner) {
-                return true;
+                self.hot
+                    .sq_head
+                    .store(head.wrapping_add(1), Ordering::Relaxed);
+                if let Some(call) = entries.sq_at(head).and_then(|i| entries.claim(i)) {
+                    return Some(call);
+                }
             }
         }
-        false
+        let start = self.hot.scan_pos.load(Ordering::Relaxed);
+        for index in entries.indices_from(start) {
+            if entries.is_submitted(index) {
+                if let Some(call) = entries.claim(index) {
+                    self.hot.scan_pos.store(index.get() + 1, Ordering::Relaxed);
+                    return Some(call);
+                }
+            }
+        }
+        None
     }
 
-    /// A slot stops scanning (its scanner sleeps, or blocks with nobody to
-    /// take over). When no slot scans, NEED_WAKEUP tells the user so. Never
-    /// sleeps (called from the scheduler hook too).
-    pub(crate) fn slot_sleeps(&self) {
-        if self.nr_sleeping.fetch_add(1, Ordering::SeqCst) + 1 >= self.slots.len() as u32 {
-            self.entries.set_need_wakeup();
+    /// Whether entries wait to be taken (a hint, for a scanner about to
+    /// sleep).
+    pub(crate) fn has_work(&self) -> bool {
+        self.retry_pending.load(Ordering::Relaxed)
+            || self
+                .entries
+                .any_submitted(self.hot.sq_head.load(Ordering::Relaxed))
+    }
+
+    /// Gives a claimed entry back, unrun, to be taken again.
+    pub(crate) fn give_back(&self, index: Index) {
+        self.entries.unclaim(index);
+        if self.entries.has_ring() {
+            let i = index.get();
+            self.retry[(i / 64) as usize].fetch_or(1 << (i % 64), Ordering::Release);
+            self.retry_pending.store(true, Ordering::SeqCst);
         }
     }
 
-    /// A slot scans again.
-    pub(crate) fn slot_wakes(&self) {
-        self.nr_sleeping.fetch_sub(1, Ordering::SeqCst);
-        self.entries.clear_need_wakeup();
-    }
-
-    /// Wakes every systhread that sleeps for want of work.
-    fn wake_idle(&self) {
-        self.entries.clear_need_wakeup();
-        if self.nr_sleeping.load(Ordering::SeqCst) != 0 {
-            let mut inner = self.inner.lock();
-            inner.wake_gen += 1;
-            self.wake.notify_all();
+    /// Claims an entry that was given back, if any.
+    fn take_given_back(&self) -> Option<Call> {
+        for (w, word) in self.retry.iter().enumerate() {
+            let mut bits = word.load(Ordering::Acquire);
+            while bits != 0 {
+                let b = bits.trailing_zeros();
+                let was = word.fetch_and(!(1 << b), Ordering::Acquire);
+                bits = was & !(1 << b);
+                if was & (1 << b) == 0 {
+                    continue;
+                }
+                let index = self.entries.index(w as u32 * 64 + b)?;
+                if let Some(call) = self.entries.claim(index) {
+                    return Some(call);
+                }
+            }
         }
+        self.retry_pending.store(false, Ordering::SeqCst);
+        // A bit set meanwhile sets the flag again after its own store.
+        None
     }
 
-    /// Tells a waiter in `flexsc_wait()`, if any, that an entry is DONE.
-    pub(crate) fn notify_completion(&self) {
-        // Orders the DONE store before reading `waiters`; the waiter orders
-        // its `waiters` increment before counting DONE entries.
+    /// Publishes `n` completions (their DONE stores made) and tells a
+    /// waiter in `flexsc_wait()` when it has what it waits for. Called
+    /// once per pass over the entries, not per entry; never sleeps (the
+    /// scheduler hook calls it too).
+    pub(crate) fn publish(&self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        if self.entries.has_ring() {
+            self.entries.add_completions(n);
+        }
+        // Orders the DONE stores before reading `waiters`; the waiter
+        // orders its `waiters` increment before counting completions.
         fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) != 0 {
+        if self.waiting.waiters.load(Ordering::Relaxed) != 0
+            && (!self.entries.has_ring()
+                || self.entries.count_done() >= self.waiting.min.load(Ordering::Relaxed))
+        {
             // SAFETY: The wait queue was initialised in `register` and lives
             // as long as `self`.
             unsafe {
@@ -406,6 +478,85 @@ impl Registration {
                 )
             };
         }
+    }
+
+    /// Clears NEED_WAKEUP and wakes one sleeping scanner that serves this
+    /// registration.
+    fn wake_idle(&self) {
+        self.entries.clear_need_wakeup();
+        self.pool.wake_one(self);
+    }
+
+    /// Runs the current thread's own entries in its own context, in
+    /// `flexsc_wait()`: no systhread polls on another CPU, so a mode switch
+    /// per batch beats a context switch per batch. Calls that would block
+    /// are given back to the systhreads. Returns how many were given back.
+    fn run_inline(&self) -> u32 {
+        if !self.try_take() {
+            return 0;
+        }
+        let follower = Follower::new();
+        // SAFETY: `pt_regs` is plain data; one per batch.
+        let mut regs: bindings::pt_regs = unsafe { core::mem::zeroed() };
+        let (mut done, mut calls, mut refused, mut given) = (0u32, 0u64, 0u64, 0u32);
+        let n = self.entries.len();
+        let mut scanned = 0;
+        loop {
+            // Without a ring, one sweep: a given-back entry is SUBMITTED
+            // again and must not be found twice.
+            if !self.entries.has_ring() && scanned >= n {
+                break;
+            }
+            let call = if self.entries.has_ring() {
+                self.next_call(false)
+            } else {
+                let index = self.entries.index(scanned);
+                scanned += 1;
+                match index {
+                    Some(i) if self.entries.is_submitted(i) => self.entries.claim(i),
+                    _ => continue,
+                }
+            };
+            let Some(call) = call else { break };
+            let outcome = dispatch::run(
+                &self.owner,
+                &follower,
+                &mut regs,
+                &call,
+                Mode::Inline,
+                || {},
+                || {},
+                || false,
+            );
+            let ret = match outcome {
+                Outcome::WouldBlock => {
+                    self.give_back(call.index());
+                    given += 1;
+                    continue;
+                }
+                Outcome::Ran(ret) => {
+                    calls += 1;
+                    ret
+                }
+                Outcome::Refused(ret) => {
+                    refused += 1;
+                    ret
+                }
+            };
+            self.entries.complete(call.index(), ret);
+            done += 1;
+            if thread::signal_pending() {
+                break;
+            }
+        }
+        self.give_up_token();
+        if self.entries.has_ring() && done != 0 {
+            self.entries.add_completions(done);
+        }
+        stats::add(Stat::Calls, calls);
+        stats::add(Stat::Refused, refused);
+        self.calls.fetch_add(calls + refused, Ordering::Relaxed);
+        given
     }
 
     /// `flexsc_wait(min_complete, timeout)` for the current thread.
@@ -433,7 +584,17 @@ impl Registration {
             Ktime::ktime_get().to_ns().saturating_add(ns)
         };
 
-        reg.wake_idle();
+        // SAFETY: Plain reads of current's state.
+        let cpu = unsafe { ffi::flexsc_this_cpu() };
+        // SAFETY: As above.
+        let allowed = unsafe { ffi::flexsc_inline_allowed() };
+        if min_complete > 0 && allowed && !reg.pool.polling_elsewhere(&reg, cpu) {
+            if reg.run_inline() != 0 {
+                reg.wake_idle();
+            }
+        } else {
+            reg.wake_idle();
+        }
         let done = reg.entries.count_done();
         if min_complete == 0 || done >= min_complete {
             return Ok(done as i64);
@@ -456,7 +617,10 @@ impl Registration {
             reg: &reg,
             min: min_complete,
         };
-        reg.waiters.fetch_add(1, Ordering::SeqCst);
+        // Entries left to the systhreads: make sure one is awake.
+        reg.wake_idle();
+        reg.waiting.min.store(min_complete, Ordering::Relaxed);
+        reg.waiting.waiters.fetch_add(1, Ordering::SeqCst);
         // SAFETY: The wait queue lives as long as `reg`; `target` outlives
         // the call, which passes it only to `reached`.
         let err = unsafe {
@@ -467,35 +631,29 @@ impl Registration {
                 deadline,
             )
         };
-        reg.waiters.fetch_sub(1, Ordering::SeqCst);
+        reg.waiting.waiters.fetch_sub(1, Ordering::SeqCst);
         if err != 0 {
             return Err(Error::from_errno(err));
         }
         Ok(reg.entries.count_done() as i64)
     }
 
-    /// Stops every worker and waits until all have left, then unpins the
-    /// region. The wait ends early only on a fatal signal (the process is
-    /// dying); then the last worker to leave unpins the region (see the
-    /// module documentation).
-    fn teardown(&self) {
-        {
-            let mut inner = self.inner.lock();
-            inner.stopping = true;
-            self.stop.store(true, Ordering::SeqCst);
-            inner.wake_gen += 1;
-            for task in inner.tasks.as_slice().iter().flatten() {
-                thread::interrupt(task);
-            }
-            self.wake.notify_all();
-        }
+    /// Stops the workers from taking its entries, interrupts those running
+    /// its calls and waits until none is left in them, then unpins the
+    /// region, and lets the pool go. The wait ends early only on a fatal
+    /// signal (the process is dying); then the last reference unpins the
+    /// region (see the module documentation).
+    fn teardown(self: &Arc<Self>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.pool.remove(self);
+        self.pool.interrupt_serving(self);
         /// # Safety
         ///
         /// `arg` points at a live `Registration`.
         unsafe extern "C" fn all_left(arg: *const c_void) -> bool {
             // SAFETY: Per the function's contract.
             let reg = unsafe { &*arg.cast::<Registration>() };
-            reg.inner.lock().live == 0
+            reg.active.load(Ordering::SeqCst) == 0
         }
         // SAFETY: The wait queue lives as long as `self`, which outlives
         // the call and is all `all_left` is given.
@@ -503,15 +661,15 @@ impl Registration {
             ffi::flexsc_wait_teardown(
                 self.exited.get(),
                 all_left,
-                (self as *const Registration).cast(),
+                (&**self as *const Registration).cast(),
             )
         };
-        if err != 0 {
-            return;
+        if err == 0 {
+            // No worker is in its entries: nobody uses `entries` any more.
+            let region = self.region.lock().take();
+            drop(region);
         }
-        // No worker is left: nobody uses `entries` any more.
-        let region = self.region.lock().take();
-        drop(region);
+        self.pool.release();
     }
 }
 

@@ -159,19 +159,6 @@ pub(crate) fn interrupt(task: &Task) {
     }
 }
 
-/// Interrupts current itself: until [`clear_interruption`], its
-/// interruptible sleeps return at once (they see a pending signal).
-pub(crate) fn interrupt_self() {
-    // SAFETY: Always valid for current.
-    unsafe { bindings::set_notify_signal(current_raw()) };
-}
-
-/// Clears what [`interrupt_self`] (or [`interrupt`]) set.
-pub(crate) fn clear_interruption() {
-    // SAFETY: Always valid for current.
-    unsafe { bindings::clear_notify_signal() };
-}
-
 /// Sleeps for about `ms` milliseconds, or until a signal.
 pub(crate) fn sleep_ms(ms: u32) {
     // SAFETY: Process context, no lock held.
@@ -195,17 +182,6 @@ pub(crate) fn handle_signals() -> bool {
     // SAFETY: Current is a PF_USER_WORKER: `get_signal()` returns true on a
     // fatal signal instead of exiting on its behalf.
     unsafe { bindings::flexsc_get_signal() }
-}
-
-/// Runs current's pending task work, such as the final `fput()` of a file
-/// closed by a call: it would otherwise wait for the thread to exit.
-pub(crate) fn run_task_work() {
-    // SAFETY: Always valid for current, in process context.
-    unsafe {
-        if bindings::task_work_pending(current_raw()) {
-            bindings::task_work_run();
-        }
-    }
 }
 
 /// An RCU read-side critical section, for as long as the guard lives.

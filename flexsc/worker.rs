@@ -3,11 +3,13 @@
 //! Systhreads: scanning the entries, running calls, idling, and handing
 //! the CPU over when a call blocks.
 //!
-//! Each systhread of a registration is a *slot*, bound to one CPU. The
-//! entries are the work list; a slot's *scanner* walks them, claims
-//! SUBMITTED ones and runs each in place (no hand-off between threads on
-//! the fast path). Concurrency is managed as the workqueue's worker pools
-//! (CMWQ) do it, per slot:
+//! A process's pool has a *slot* per CPU ([`crate::pool`]). A slot's
+//! *scanner* serves every registration of the process that may use its
+//! CPU, round-robin, at most [`PER_PASS`] entries of each per pass: it
+//! takes the registration's token, claims SUBMITTED entries (from the ring,
+//! or scanning) and runs each in place (no hand-off between threads on the
+//! fast path), then publishes the pass's completions once. Concurrency is
+//! managed as the workqueue's worker pools (CMWQ) do it, per slot:
 //!
 //! ```text
 //!          scanner runs a call ----- the call blocks (scheduler hook) -----+
@@ -22,122 +24,62 @@
 //! call and not blocked in it. When it drops to zero because a call blocks,
 //! the scheduler hook wakes the slot's standby, which becomes the scanner;
 //! when the blocked call returns, its worker finds `nr_running > 1` and
-//! retires to standby (or leaves, if the slot has one). A registration has
-//! at most `2 * nslots + min(nentries, 64)` workers.
+//! retires to standby (or leaves, if the slot has one); the blocked worker
+//! gives up the registration's token and publishes its completions from
+//! the hook, so the one taking over goes on with that registration too. A
+//! pool has at most three workers per CPU and 64 for calls that block.
 //!
-//! An idle scanner polls for `idle_us`, then sleeps; when every slot's
-//! scanner sleeps, `FLEXSC_NEED_WAKEUP` is set and `flexsc_wait()` wakes
-//! them.
+//! Per entry the scanner pays one locked instruction (the claim), one call
+//! into C (`flexsc_run_entry()`, which makes the call) and the DONE store;
+//! per pass and registration, the token, the `active` count, one fence and
+//! the completion count. Clocks are read only by an idle scanner.
+//!
+//! An idle scanner polls for `idle_us`, then sleeps; a registration all of
+//! whose scanners sleep gets `FLEXSC_NEED_WAKEUP`, and its `flexsc_wait()`
+//! wakes one of them.
 
-use core::cell::Cell;
+use core::cell::{Cell, RefCell, UnsafeCell};
 use core::ptr::null_mut;
-use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{fence, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc, time::Ktime};
 
-use crate::dispatch::{self, Outcome};
+use crate::dispatch::{self, Mode, Outcome};
 use crate::entry::Call;
 use crate::ffi;
 use crate::owner::Follower;
-use crate::registration::Registration;
+use crate::pool::{Pool, Role, Slot};
+use crate::registration::{Registration, PER_PASS};
 use crate::stats::{self, Stat};
-use crate::thread::{self, current_raw, RawTask, RcuGuard};
-use crate::trace;
-
-/// How a worker starts.
-#[derive(Clone, Copy)]
-pub(crate) enum Role {
-    /// Scanning at once.
-    Scanner,
-    /// Waiting to take over its slot's CPU.
-    Standby,
-    /// The slot's reserve: takes over when a call blocks and no standby
-    /// could be made (the pool is full, or creating a thread failed), so
-    /// that non-blocking entries keep completing.
-    Rescuer,
-}
-
-/// One systhread's CPU and concurrency management.
-pub(crate) struct Slot {
-    /// The CPU the slot's workers are bound to.
-    pub(crate) cpu: u32,
-    /// Workers scanning or running a call, not blocked in it.
-    nr_running: AtomicU32,
-    /// Set once the slot's first scanner runs.
-    started: AtomicBool,
-    /// A worker waiting to take over, or null. Its task is valid while it is
-    /// here, and for an RCU grace period after it is taken out.
-    standby: AtomicPtr<bindings::task_struct>,
-    /// The rescuer, while it waits; as `standby`.
-    rescuer: AtomicPtr<bindings::task_struct>,
-}
-
-impl Slot {
-    /// A slot on `cpu`.
-    pub(crate) fn new(cpu: u32) -> Self {
-        Self {
-            cpu,
-            nr_running: AtomicU32::new(0),
-            started: AtomicBool::new(false),
-            standby: AtomicPtr::new(null_mut()),
-            rescuer: AtomicPtr::new(null_mut()),
-        }
-    }
-
-    /// Where a worker of `role` waits to take over.
-    fn place(&self, role: Role) -> &AtomicPtr<bindings::task_struct> {
-        match role {
-            Role::Rescuer => &self.rescuer,
-            _ => &self.standby,
-        }
-    }
-
-    /// Whether the slot has a standby.
-    pub(crate) fn has_standby(&self) -> bool {
-        !self.standby.load(Ordering::SeqCst).is_null()
-    }
-
-    /// Makes `task` the slot's worker in waiting for `role` if the slot has
-    /// none. Returns `false` if it has one.
-    pub(crate) fn publish(&self, role: Role, task: RawTask) -> bool {
-        self.place(role)
-            .compare_exchange(null_mut(), task, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    }
-
-    /// Wakes the standby, or else the rescuer, to take over. Returns
-    /// `false` if there was neither. Called from the scheduler: never
-    /// sleeps.
-    fn activate_standby(&self) -> bool {
-        let _rcu = RcuGuard::new();
-        let mut task = self.standby.swap(null_mut(), Ordering::SeqCst);
-        if task.is_null() {
-            task = self.rescuer.swap(null_mut(), Ordering::SeqCst);
-        }
-        if task.is_null() {
-            return false;
-        }
-        // SAFETY: The task was the standby until the swap above; a task is
-        // freed an RCU grace period after it exits at the earliest, and we
-        // are inside a read-side section.
-        unsafe { thread::wake_up(task) };
-        true
-    }
-}
+use crate::thread::{self, current_raw, RawTask};
 
 /// Calls counted by a worker before they are added to the global counters.
 const FLUSH_EVERY: u64 = 64;
 
-/// A worker: the state of one systhread of a registration.
+/// What serving one registration came to.
+enum Served {
+    /// Nothing to run (or its token was taken).
+    Nothing,
+    /// Calls ran.
+    Work,
+    /// Only calls that would block, given back (a rescuer).
+    Bounced,
+    /// This worker retired and must leave.
+    Leave,
+}
+
+/// A worker: the state of one systhread of a pool.
 ///
 /// Lives in the worker's own thread; `task_struct::flexsc_worker` points at
 /// it while the thread runs its loop, for the scheduler hooks, which run on
 /// the same thread (so `Cell`s suffice).
 pub(crate) struct Worker {
-    reg: Arc<Registration>,
-    slot: usize,
+    pool: Arc<Pool>,
+    cpu: u32,
     role: Role,
     task: Cell<RawTask>,
-    /// Inside `x64_sys_call()`: blocking hands the CPU over.
+    /// Its place in the pool's worker list.
+    place: Cell<usize>,
+    /// Inside a call: blocking hands the CPU over.
     in_call: Cell<bool>,
     /// Blocked inside a call (not counted in `nr_running`).
     blocked: Cell<bool>,
@@ -151,6 +93,18 @@ pub(crate) struct Worker {
     rescuing: Cell<bool>,
     calls: Cell<u64>,
     refused: Cell<u64>,
+    /// The registration whose entries it is in, or null.
+    serving: Cell<*const Registration>,
+    /// Whether it holds `serving`'s token.
+    holding: Cell<bool>,
+    /// Completions of `serving` not published yet.
+    unpublished: Cell<u32>,
+    /// The registrations of the pool, as of `snap_gen`.
+    snapshot: RefCell<KVec<Arc<Registration>>>,
+    snap_gen: Cell<u32>,
+    /// Scratch registers for `flexsc_run_entry()`: only the argument
+    /// registers are ever written, so it is cleared once, here.
+    regs: UnsafeCell<bindings::pt_regs>,
 }
 
 // SAFETY: A worker is created by one thread and then used only by the
@@ -158,13 +112,39 @@ pub(crate) struct Worker {
 unsafe impl Send for Worker {}
 
 impl Worker {
-    /// A worker for `slot` of `reg`.
-    pub(crate) fn new(reg: Arc<Registration>, slot: usize, role: Role) -> Self {
+    /// Starts a worker of `role` on `cpu` for `pool`, unless the pool is
+    /// full or stopping (`EAGAIN`).
+    pub(crate) fn spawn(pool: &Arc<Pool>, cpu: u32, role: Role) -> Result {
+        pool.reserve_worker()?;
+        let worker = KBox::new(Worker::new(pool.clone(), cpu, role), GFP_KERNEL);
+        let new = worker
+            .map_err(Error::from)
+            .and_then(|w| thread::NewThread::create(w, Worker::main));
+        let new = match new {
+            Ok(new) => new,
+            Err(e) => {
+                pool.forget_worker(None);
+                return Err(e);
+            }
+        };
+        pool.add_worker(new.task());
+        if !matches!(role, Role::Scanner) {
+            // Published before it runs, so that a call blocking right after
+            // this finds it. Losing a race to another standby only makes
+            // this one an extra scanner, which retires after a call.
+            pool.slots[cpu as usize].publish(role, thread::raw(new.task()));
+        }
+        new.start();
+        Ok(())
+    }
+
+    fn new(pool: Arc<Pool>, cpu: u32, role: Role) -> Self {
         Self {
-            reg,
-            slot,
+            pool,
+            cpu,
             role,
             task: Cell::new(null_mut()),
+            place: Cell::new(usize::MAX),
             in_call: Cell::new(false),
             blocked: Cell::new(false),
             parked: Cell::new(false),
@@ -172,18 +152,26 @@ impl Worker {
             rescuing: Cell::new(false),
             calls: Cell::new(0),
             refused: Cell::new(0),
+            serving: Cell::new(core::ptr::null()),
+            holding: Cell::new(false),
+            unpublished: Cell::new(0),
+            snapshot: RefCell::new(KVec::new()),
+            snap_gen: Cell::new(u32::MAX),
+            // SAFETY: `pt_regs` is plain data.
+            regs: UnsafeCell::new(unsafe { core::mem::zeroed() }),
         }
     }
 
     fn slot(&self) -> &Slot {
-        &self.reg.slots[self.slot]
+        &self.pool.slots[self.cpu as usize]
     }
 
     /// The body of a systhread.
-    pub(crate) fn main(this: KBox<Self>) {
+    fn main(this: KBox<Self>) {
         let me = current_raw();
         this.task.set(me);
-        thread::bind_current_to(this.slot().cpu);
+        this.place.set(this.pool.place_of(me));
+        thread::bind_current_to(this.cpu);
         // SAFETY: Current is this worker's thread; the pointer is cleared
         // below, before `this` is dropped.
         unsafe { bindings::flexsc_set_worker(me, (&*this as *const Worker).cast_mut().cast()) };
@@ -195,17 +183,29 @@ impl Worker {
         unsafe { bindings::flexsc_set_worker(me, null_mut()) };
         drop(follower);
         this.flush_stats();
-        // After this the registration may unmap the region: nothing below
-        // touches it.
-        this.reg.forget_worker(Some(me));
+        drop(this.snapshot.replace(KVec::new()));
+        this.pool.forget_worker(Some(me));
     }
 
-    /// Whether to stop working: teardown, or a fatal signal.
+    /// Whether to stop working: the pool stops, or a fatal signal.
     fn should_leave(&self) -> bool {
         if !self.dying.get() && thread::signal_pending() && thread::handle_signals() {
             self.dying.set(true);
         }
-        self.dying.get() || self.reg.stop.load(Ordering::Relaxed)
+        self.dying.get() || self.pool.stop.load(Ordering::Relaxed)
+    }
+
+    /// Takes a new snapshot of the pool's registrations if they changed.
+    fn refresh(&self) {
+        let gen = self.pool.regs_gen.load(Ordering::SeqCst);
+        if gen == self.snap_gen.get() {
+            return;
+        }
+        if let Ok(snap) = self.pool.snapshot() {
+            self.snap_gen.set(gen);
+            let old = self.snapshot.replace(snap);
+            drop(old);
+        }
     }
 
     fn work(&self, follower: &Follower) {
@@ -217,81 +217,148 @@ impl Worker {
             return;
         }
 
-        let reg = &*self.reg;
-        let n = reg.entries.len();
-        let start = (self.slot as u64 * n as u64 / reg.slots.len() as u64) as u32;
-        let mut last_work = Ktime::ktime_get().to_ns();
+        let mut idle_since: Option<i64> = None;
+        let mut turn = 0usize;
         'scan: loop {
             if self.should_leave() {
                 break;
             }
+            self.refresh();
             let mut found = false;
             let mut bounced = false;
+            let snap = self.snapshot.borrow();
+            let n = snap.len();
             for k in 0..n {
-                let index = if start + k >= n {
-                    start + k - n
-                } else {
-                    start + k
-                };
-                if !reg.entries.is_submitted(index) {
+                let reg = &snap[(turn + k) % n];
+                if !reg.serves(self.cpu) {
                     continue;
                 }
-                let Some(call) = reg.entries.claim(index) else {
-                    continue;
-                };
-                if !self.execute(&call, follower) {
-                    bounced = true;
-                    continue;
-                }
-                found = true;
-                if !self.after_call() {
-                    // Retired, and the slot needs no other standby.
-                    return;
+                match self.serve(reg, follower) {
+                    Served::Nothing => {}
+                    Served::Work => found = true,
+                    Served::Bounced => bounced = true,
+                    Served::Leave => return,
                 }
                 if self.should_leave() {
                     break 'scan;
                 }
             }
+            drop(snap);
+            turn = turn.wrapping_add(1);
             // What a task does on its way back to user mode, which a
             // systhread never takes: memcg and blkcg throttling.
             // SAFETY: Current is a systhread between calls.
             unsafe { ffi::flexsc_pass_done() };
-            let now = Ktime::ktime_get().to_ns();
             if found {
-                last_work = now;
-            } else if bounced {
+                idle_since = None;
+                continue;
+            }
+            if bounced {
                 // Only calls that would block, for a rescuer: wait for a
                 // blocked one to return, or for something else to run.
                 thread::sleep_ms(1);
-            } else if now - last_work < reg.idle_ns {
+                continue;
+            }
+            let now = Ktime::ktime_get().to_ns();
+            let since = *idle_since.get_or_insert(now);
+            if now - since < self.pool.idle_ns.load(Ordering::Relaxed) {
                 core::hint::spin_loop();
                 thread::cond_resched();
             } else {
-                self.flush_stats();
-                self.sleep_idle();
-                last_work = Ktime::ktime_get().to_ns();
+                if !self.sleep_idle() {
+                    // Another scanner of this CPU sleeps already: one too
+                    // many (a blocked call came back); retire.
+                    self.slot().nr_running.fetch_sub(1, Ordering::SeqCst);
+                    if !self.stand_by() {
+                        return;
+                    }
+                }
+                idle_since = None;
             }
         }
         self.slot().nr_running.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Runs up to [`PER_PASS`] entries of `reg`, if its token is free.
+    fn serve(&self, reg: &Registration, follower: &Follower) -> Served {
+        if !reg.try_take() {
+            return Served::Nothing;
+        }
+        self.pool.set_serving(self.place.get(), reg);
+        if !reg.enter() {
+            reg.give_up_token();
+            self.pool.set_serving(self.place.get(), core::ptr::null());
+            return Served::Nothing;
+        }
+        self.serving.set(reg);
+        self.holding.set(true);
+        let mut served = Served::Nothing;
+        let mut ran = 0;
+        for _ in 0..PER_PASS {
+            let Some(call) = reg.next_call(true) else {
+                break;
+            };
+            if !self.execute(reg, &call, follower) {
+                served = Served::Bounced;
+                continue;
+            }
+            served = Served::Work;
+            ran += 1;
+            if !self.holding.get() || self.slot().nr_running.load(Ordering::SeqCst) > 1 {
+                // The call blocked and another worker took over this CPU
+                // (and the token): retire.
+                self.end_serving(reg, ran);
+                return if self.after_call() {
+                    Served::Work
+                } else {
+                    Served::Leave
+                };
+            }
+            if self.pool.stop.load(Ordering::Relaxed)
+                || reg.stop.load(Ordering::Relaxed)
+                || thread::signal_pending()
+            {
+                break;
+            }
+        }
+        self.end_serving(reg, ran);
+        served
+    }
+
+    /// Publishes what is left of serving `reg` (`ran` calls), gives its
+    /// token back if still held, and leaves its entries.
+    fn end_serving(&self, reg: &Registration, ran: u64) {
+        reg.publish(self.unpublished.replace(0));
+        reg.calls.fetch_add(ran, Ordering::Relaxed);
+        if self.holding.replace(false) {
+            reg.give_up_token();
+        }
+        self.serving.set(core::ptr::null());
+        self.pool.set_serving(self.place.get(), core::ptr::null());
+        reg.leave();
+    }
+
     /// Runs one claimed call and completes its entry. Returns `false` if
     /// the call would have blocked a rescuer and its entry was given back.
-    fn execute(&self, call: &Call, follower: &Follower) -> bool {
-        let reg = &*self.reg;
-        trace::dispatch(reg.owner.tid, call.index, call.nr, self.slot().cpu);
+    fn execute(&self, reg: &Registration, call: &Call, follower: &Follower) -> bool {
+        let mode = if self.rescuing.get() && self.pool.full() {
+            Mode::Probe
+        } else {
+            Mode::Systhread
+        };
         let outcome = dispatch::run(
             &reg.owner,
             follower,
+            self.regs.get(),
             call,
-            self.rescuing.get() && reg.pool_full(),
+            mode,
             || self.in_call.set(true),
             || self.in_call.set(false),
-            || self.should_leave(),
+            || self.should_leave() || reg.stop.load(Ordering::Relaxed),
         );
         let ret = match outcome {
             Outcome::WouldBlock => {
-                reg.entries.unclaim(call.index);
+                reg.give_back(call.index());
                 return false;
             }
             Outcome::Ran(ret) => {
@@ -303,12 +370,8 @@ impl Worker {
                 ret
             }
         };
-        // Deferred work of the call (the last fput() of a closed file...)
-        // is done before the caller can see the result.
-        thread::run_task_work();
-        reg.entries.complete(call.index, ret);
-        trace::complete(reg.owner.tid, call.index, call.nr, ret);
-        reg.notify_completion();
+        reg.entries.complete(call.index(), ret);
+        self.unpublished.set(self.unpublished.get() + 1);
         if self.calls.get() + self.refused.get() >= FLUSH_EVERY {
             self.flush_stats();
         }
@@ -365,7 +428,7 @@ impl Worker {
             }
             let orphaned =
                 slot.started.load(Ordering::SeqCst) && slot.nr_running.load(Ordering::SeqCst) == 0;
-            if orphaned || self.dying.get() || self.reg.stop.load(Ordering::SeqCst) {
+            if orphaned || self.dying.get() || self.pool.stop.load(Ordering::SeqCst) {
                 thread::set_running();
                 if place
                     .compare_exchange(me, null_mut(), Ordering::SeqCst, Ordering::SeqCst)
@@ -391,24 +454,66 @@ impl Worker {
         slot.nr_running.fetch_add(1, Ordering::SeqCst);
         self.rescuing.set(matches!(role, Role::Rescuer));
         // Keep a standby behind this one, if the pool allows.
-        if !slot.has_standby() && !self.reg.stop.load(Ordering::SeqCst) {
-            let _ = Registration::spawn_worker(&self.reg, self.slot, Role::Standby);
+        if !slot.has_standby() && !self.pool.stop.load(Ordering::SeqCst) {
+            let _ = Self::spawn(&self.pool, self.cpu, Role::Standby);
         }
         true
     }
 
-    /// Sleeps for want of work, until `flexsc_wait()` or teardown wakes it.
-    fn sleep_idle(&self) {
-        let reg = &*self.reg;
-        let gen = reg.wake_gen();
-        reg.slot_sleeps();
-        // A submission the user made before it could see NEED_WAKEUP is
-        // seen by this rescan; one made after is followed by flexsc_wait().
-        fence(Ordering::SeqCst);
-        if !reg.entries.any_submitted() && !reg.stop.load(Ordering::SeqCst) && reg.sleep_idle(gen) {
-            let _ = self.should_leave();
+    /// Sleeps for want of work, until a `flexsc_wait()` or the pool's
+    /// stop wakes it. Registrations none of whose scanners is awake get
+    /// NEED_WAKEUP first. Returns `false`, without sleeping, if another
+    /// scanner of the slot sleeps already.
+    fn sleep_idle(&self) -> bool {
+        self.flush_stats();
+        let slot = self.slot();
+        let me = self.task.get();
+        let cpu = self.cpu;
+        if slot
+            .idle
+            .compare_exchange(null_mut(), me, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
         }
-        reg.slot_wakes();
+        slot.sleeping.store(true, Ordering::SeqCst);
+        // Under the pool's list lock a listed registration is mapped: its
+        // teardown unlists it before unmapping.
+        self.pool.for_each_reg(|r| {
+            if r.serves(cpu) && self.pool.all_asleep(r) {
+                r.entries.set_need_wakeup();
+            }
+        });
+        // A submission the user made before it could see NEED_WAKEUP is
+        // seen by this look; one made after is followed by flexsc_wait().
+        fence(Ordering::SeqCst);
+        thread::prepare_to_sleep();
+        let work = self.snapshot.borrow().iter().any(|r| {
+            r.serves(cpu) && r.enter() && {
+                let w = r.has_work();
+                r.leave();
+                w
+            }
+        });
+        if !work
+            && slot.idle.load(Ordering::SeqCst) == me
+            && !self.pool.stop.load(Ordering::SeqCst)
+            && self.pool.regs_gen.load(Ordering::SeqCst) == self.snap_gen.get()
+            && !thread::signal_pending()
+        {
+            thread::schedule();
+        }
+        thread::set_running();
+        let _ = slot
+            .idle
+            .compare_exchange(me, null_mut(), Ordering::SeqCst, Ordering::SeqCst);
+        slot.sleeping.store(false, Ordering::SeqCst);
+        self.pool.for_each_reg(|r| {
+            if r.serves(cpu) {
+                r.entries.clear_need_wakeup();
+            }
+        });
+        true
     }
 
     fn flush_stats(&self) {
@@ -416,7 +521,6 @@ impl Worker {
         let refused = self.refused.replace(0);
         stats::add(Stat::Calls, calls);
         stats::add(Stat::Refused, refused);
-        self.reg.calls.fetch_add(calls + refused, Ordering::Relaxed);
     }
 
     /// The scheduler hook for a worker that goes to sleep.
@@ -433,15 +537,32 @@ impl Worker {
             return;
         }
         w.blocked.set(true);
+        let serving = w.serving.get();
+        // SAFETY: While `serving` is set the worker is inside that
+        // registration's entries (`enter`), and its snapshot holds it.
+        let reg = (!serving.is_null()).then(|| unsafe { &*serving });
+        if let Some(reg) = reg {
+            // What this call may wait for must not wait behind it.
+            reg.publish(w.unpublished.replace(0));
+            if w.holding.replace(false) {
+                reg.give_up_token();
+            }
+        }
         let slot = w.slot();
         if slot.nr_running.fetch_sub(1, Ordering::SeqCst) == 1
-            && !w.reg.stop.load(Ordering::Relaxed)
+            && !w.pool.stop.load(Ordering::Relaxed)
             && !slot.activate_standby()
         {
-            // Nobody scans for this slot until the call returns: count it as
-            // sleeping, so that NEED_WAKEUP tells the user when no slot scans.
+            // Nobody scans this CPU until the call returns: count it as
+            // sleeping, so that NEED_WAKEUP tells this registration's user
+            // when no scanner of it is awake.
             w.parked.set(true);
-            w.reg.slot_sleeps();
+            slot.sleeping.store(true, Ordering::SeqCst);
+            if let Some(reg) = reg {
+                if w.pool.all_asleep(reg) {
+                    reg.entries.set_need_wakeup();
+                }
+            }
         }
     }
 
@@ -457,7 +578,12 @@ impl Worker {
             w.blocked.set(false);
             w.slot().nr_running.fetch_add(1, Ordering::SeqCst);
             if w.parked.replace(false) {
-                w.reg.slot_wakes();
+                w.slot().sleeping.store(false, Ordering::SeqCst);
+                let serving = w.serving.get();
+                if !serving.is_null() {
+                    // SAFETY: As in `sched_sleeping`.
+                    unsafe { &*serving }.entries.clear_need_wakeup();
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
 #!/bin/bash
 # lint.sh "<kernel make command>": the checks a maintainer runs on the
 # series, failing on any finding:
-#   - scripts/checkpatch.pl on every patch of patches/ (no ERROR or WARNING);
+#   - scripts/checkpatch.pl on every patch of patches/ (no ERROR or WARNING;
+#     its "does MAINTAINERS need updating?" is answered instead by checking
+#     that get_maintainer.pl gives every file the series adds an entry);
 #   - make rustfmtcheck (the tree's Rust, flexsc/ included, as rustfmt and
 #     the tree's .rustfmt.toml want it);
 #   - make CLIPPY=1 flexsc/ (Debian's clippy-driver; no warning).
@@ -13,11 +15,20 @@ bad=0
 say "checkpatch.pl on patches/"
 for p in $(series_patches); do
 	# Debian's python3 for spdxcheck.py (python3-ply, python3-git).
-	out=$(PATH=/usr/bin:$PATH perl "$TREE/scripts/checkpatch.pl" --terse --no-summary "$p" 2>&1 || true)
+	out=$(PATH=/usr/bin:$PATH perl "$TREE/scripts/checkpatch.pl" --terse --no-summary \
+		--ignore FILE_PATH_CHANGES "$p" 2>&1 || true)
 	if [ -n "$out" ]; then
 		echo "$out"
 		bad=1
 	fi
+	# Files the patch adds: "--- /dev/null" then "+++ b/<file>".
+	for f in $(awk '/^--- \/dev\/null/ { getline; sub(/^\+\+\+ b\//, ""); print }' "$p"); do
+		if ! (cd "$TREE" && perl scripts/get_maintainer.pl --no-git --no-git-fallback \
+			--no-rolestats -f "$f" 2>/dev/null) | grep -q 'flexsc-rs@'; then
+			echo "$p: $f has no MAINTAINERS entry"
+			bad=1
+		fi
+	done
 done
 
 say "rustfmtcheck"

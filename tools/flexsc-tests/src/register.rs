@@ -153,7 +153,8 @@ pub fn bad_nentries() -> TestResult {
 
 pub fn unknown_flags() -> TestResult {
     let region = Region::new(8);
-    for flags in [1u64, 2, 1 << 63] {
+    // Every bit but FLEXSC_REGISTER_RING (1), alone or beside it.
+    for flags in [2u64, 3, 1 << 63, 1 | 1 << 63] {
         ensure_eq!(
             errno_of(region.with_params(|p| p.flags = flags)),
             Some(libc::EINVAL)
