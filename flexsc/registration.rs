@@ -56,6 +56,8 @@ use crate::stats::{self, Stat};
 use crate::thread::{self, current_raw};
 use crate::trace;
 
+/// Most systhreads a registration may ask for (one per CPU is what it gets).
+const MAX_SYSTHREADS: u32 = 256;
 /// How long an idle systhread polls before it sleeps, if `idle_us` is 0.
 const DEFAULT_IDLE_US: u32 = 100;
 /// The longest an idle systhread polls: larger `idle_us` are capped, so
@@ -169,6 +171,7 @@ impl Registration {
             || p.nentries > bindings::FLEXSC_MAX_ENTRIES
             || (ring && !p.nentries.is_power_of_two())
             || p.region % bindings::PAGE_SIZE as u64 != 0
+            || p.nsysthreads > MAX_SYSTHREADS
         {
             return Err(EINVAL);
         }
