@@ -33,6 +33,8 @@
 //! - [`cpus`]: the CPUs a registration's systhreads may use.
 //! - [`ffi`]: the engine's own C glue (`glue.c`).
 //! - [`thread`]: io-threads, scheduling and signals for the engine.
+//! - [`waitq`]: wait queues (completions, teardown).
+//! - [`user`]: reading the system calls' arguments from user space.
 //! - [`stats`]: the counters of `/sys/kernel/flexsc/`.
 //!
 //! The C side (`glue.c`, `<linux/flexsc.h>`) calls the `extern "C"`
@@ -51,6 +53,8 @@ mod registration;
 mod stats;
 mod thread;
 mod trace;
+mod user;
+mod waitq;
 mod worker;
 
 use registration::Registration;

@@ -344,14 +344,19 @@ long flexsc_run_entry(struct task_struct *owner, pid_t tid,
 	if (!(flags & FLEXSC_RUN_INLINE))
 		audit_syscall_entry(call->nr, args[0], args[1], args[2], args[3]);
 	trace_dispatch(tid, call->index, call->nr, raw_smp_processor_id());
+	/*
+	 * Current's own flag: set_notify_signal() would also try to wake
+	 * current, which runs. A call that would sleep interruptibly sees a
+	 * signal pending and returns at once.
+	 */
 	if (flags & FLEXSC_RUN_NONBLOCK)
-		set_notify_signal(current);
+		set_thread_flag(TIF_NOTIFY_SIGNAL);
 	ret = x64_sys_call(regs, call->nr);
 	if (flags & FLEXSC_RUN_NONBLOCK) {
 		clear_notify_signal();
 		/* Task work queued meanwhile asked for the notification. */
 		if (task_work_pending(current))
-			set_notify_signal(current);
+			set_thread_flag(TIF_NOTIFY_SIGNAL);
 	}
 	if (!(flags & FLEXSC_RUN_INLINE)) {
 		if (unlikely(flexsc_signals_dirty()))

@@ -35,7 +35,7 @@
 //! (spinlocks, innermost, never both).
 
 use core::cell::UnsafeCell;
-use core::ffi::{c_ulong, c_void};
+use core::ffi::c_ulong;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, Ordering};
 use kernel::{
@@ -43,13 +43,14 @@ use kernel::{
     prelude::*,
     sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock},
     task::Task,
-    types::{ARef, Opaque},
+    types::ARef,
 };
 
 use crate::ffi;
 use crate::registration::Registration;
 use crate::stats::{self, Stat};
 use crate::thread::{self, RawTask, RcuGuard};
+use crate::waitq::WaitQueue;
 
 /// Most workers a pool keeps for calls that block, on top of a scanner, a
 /// standby and a rescuer per CPU.
@@ -190,7 +191,7 @@ pub(crate) struct Pool {
     inner: SpinLock<Inner>,
     /// Pool teardown waits here for the workers to leave.
     #[pin]
-    exited: Opaque<bindings::wait_queue_head>,
+    exited: WaitQueue,
 }
 
 /// The registry of pools, under `flexsc_pools_lock()` of `glue.c`.
@@ -275,8 +276,7 @@ impl Pool {
                     Inner { tasks, live: 0, stopping: false },
                     "flexsc_pool_inner"
                 ),
-                // SAFETY: `slot` is valid while the closure runs.
-                exited <- Opaque::ffi_init(|slot| unsafe { ffi::flexsc_init_waitqueue(slot) }),
+                exited <- WaitQueue::new(),
             }),
             GFP_KERNEL,
         )?;
@@ -319,21 +319,9 @@ impl Pool {
                 thread::interrupt(task);
             }
         }
-        /// # Safety
-        ///
-        /// `arg` points at a live `Pool`.
-        unsafe extern "C" fn all_left(arg: *const c_void) -> bool {
-            // SAFETY: Per the function's contract.
-            let pool = unsafe { &*arg.cast::<Pool>() };
-            pool.inner.lock().live == 0
-        }
-        // SAFETY: The wait queue lives as long as `self`, which outlives
-        // the call and is all `all_left` is given. A fatal signal ends the
-        // wait early: the workers still leave on their own (each holds the
-        // pool).
-        let _ = unsafe {
-            ffi::flexsc_wait_teardown(self.exited.get(), all_left, (self as *const Pool).cast())
-        };
+        // A fatal signal ends the wait early: the workers still leave on
+        // their own (each holds the pool).
+        let _ = self.exited.wait_killable(&|| self.inner.lock().live == 0);
     }
 
     /// Makes the slots of `cpus` that have no workers yet, with `spawn`
@@ -498,9 +486,7 @@ impl Pool {
         }
         inner.live -= 1;
         if inner.live == 0 {
-            // SAFETY: The wait queue was initialised in `get_or_make` and
-            // lives as long as `self`.
-            unsafe { bindings::__wake_up(self.exited.get(), bindings::TASK_NORMAL, 0, null_mut()) };
+            self.exited.wake(true);
         }
     }
 

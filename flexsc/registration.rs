@@ -34,15 +34,11 @@
 //! Only the registered thread sets or clears its `syspage`, and only it
 //! calls `flexsc_wait()`, so neither can race with its own teardown.
 
-use core::ffi::c_void;
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings,
     prelude::*,
     sync::{new_mutex, Arc, ArcBorrow, Mutex},
-    task::Task,
-    time::Ktime,
-    types::{ARef, Opaque},
 };
 
 use crate::cpus;
@@ -53,8 +49,10 @@ use crate::owner::Follower;
 use crate::pool::{Pool, Role};
 use crate::region::PinnedRegion;
 use crate::stats::{self, Stat};
-use crate::thread::{self, current_raw};
+use crate::thread;
 use crate::trace;
+use crate::user;
+use crate::waitq::WaitQueue;
 
 /// Most systhreads a registration may ask for (one per CPU is what it gets).
 const MAX_SYSTHREADS: u32 = 256;
@@ -126,29 +124,22 @@ pub(crate) struct Registration {
     pub(crate) calls: AtomicU64,
     #[pin]
     region: Mutex<Option<PinnedRegion>>,
-    /// `flexsc_wait()` sleeps here (`flexsc_wait_event()` in `glue.c`).
+    /// `flexsc_wait()` sleeps here.
     #[pin]
-    completed: Opaque<bindings::wait_queue_head>,
-    /// Teardown waits here for the workers to leave its entries
-    /// (`flexsc_wait_teardown()` in `glue.c`).
+    completed: WaitQueue,
+    /// Teardown waits here for the workers to leave its entries.
     #[pin]
-    exited: Opaque<bindings::wait_queue_head>,
+    exited: WaitQueue,
 }
 
 /// Reads the current thread's `syspage`.
 fn current_syspage() -> *const Registration {
-    // SAFETY: Current is valid; only current writes its own `syspage`.
-    unsafe {
-        bindings::flexsc_syspage(current_raw())
-            .cast::<Registration>()
-            .cast_const()
-    }
+    thread::current_syspage().cast()
 }
 
 /// Sets the current thread's `syspage`.
 fn set_current_syspage(reg: *const Registration) {
-    // SAFETY: As in `current_syspage`.
-    unsafe { bindings::flexsc_set_syspage(current_raw(), reg.cast_mut().cast()) };
+    thread::set_current_syspage(reg.cast());
 }
 
 impl Registration {
@@ -164,7 +155,7 @@ impl Registration {
         if err != 0 {
             return Err(Error::from_errno(err));
         }
-        let p = read_params(uparams, size)?;
+        let p = user::read_params(uparams, size)?;
         let ring = p.flags & bindings::FLEXSC_REGISTER_RING as u64 != 0;
         if p.flags & !(bindings::FLEXSC_REGISTER_RING as u64) != 0
             || p.nentries == 0
@@ -210,12 +201,8 @@ impl Registration {
         } else {
             p.idle_us.min(MAX_IDLE_US)
         };
-        let task = current_raw();
-        // SAFETY: Current is valid.
-        let tid = unsafe { bindings::task_pid_vnr(task) };
-        // SAFETY: Current is valid; `ARef::from` takes a reference of its
-        // own, held as long as the registration.
-        let task: ARef<Task> = ARef::from(unsafe { &*task.cast::<Task>() });
+        let tid = thread::current_tid();
+        let task = thread::current_task();
         let pool = Pool::get_or_make()?;
         let ncpus = cpus.len() as u32;
         let pool_ref = pool.clone();
@@ -244,10 +231,8 @@ impl Registration {
                 retry_pending: AtomicBool::new(false),
                 calls: AtomicU64::new(0),
                 region <- new_mutex!(Some(region), "flexsc_registration_region"),
-                // SAFETY: `slot` is valid while the closure runs.
-                completed <- Opaque::ffi_init(|slot| unsafe { ffi::flexsc_init_waitqueue(slot) }),
-                // SAFETY: `slot` is valid while the closure runs.
-                exited <- Opaque::ffi_init(|slot| unsafe { ffi::flexsc_init_waitqueue(slot) }),
+                completed <- WaitQueue::new(),
+                exited <- WaitQueue::new(),
             }),
             GFP_KERNEL,
         );
@@ -351,16 +336,7 @@ impl Registration {
     /// A worker leaves its entries: wakes teardown when it was the last.
     pub(crate) fn leave(&self) {
         if self.active.fetch_sub(1, Ordering::SeqCst) == 1 && self.stop.load(Ordering::SeqCst) {
-            // SAFETY: The wait queue was initialised in `register` and lives
-            // as long as `self`.
-            unsafe {
-                bindings::__wake_up(
-                    self.exited.get(),
-                    bindings::TASK_NORMAL,
-                    0,
-                    core::ptr::null_mut(),
-                )
-            };
+            self.exited.wake(true);
         }
     }
 
@@ -470,16 +446,7 @@ impl Registration {
             && (!self.entries.has_ring()
                 || self.entries.count_done() >= self.waiting.min.load(Ordering::Relaxed))
         {
-            // SAFETY: The wait queue was initialised in `register` and lives
-            // as long as `self`.
-            unsafe {
-                bindings::__wake_up(
-                    self.completed.get(),
-                    bindings::TASK_NORMAL,
-                    1,
-                    core::ptr::null_mut(),
-                )
-            };
+            self.completed.wake(false);
         }
     }
 
@@ -568,24 +535,7 @@ impl Registration {
         if min_complete > reg.entries.len() {
             return Err(EINVAL);
         }
-        let deadline = if utimeout == 0 {
-            -1
-        } else {
-            // SAFETY: `timespec64` is plain data.
-            let mut ts: bindings::timespec64 = unsafe { core::mem::zeroed() };
-            // SAFETY: `utimeout` is a user pointer, checked by the callee.
-            let err = unsafe { bindings::get_timespec64(&mut ts, utimeout as _) };
-            if err != 0 {
-                return Err(EFAULT);
-            }
-            if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&(ts.tv_nsec as i64)) {
-                return Err(EINVAL);
-            }
-            let ns = (ts.tv_sec as i64)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(ts.tv_nsec as i64);
-            Ktime::ktime_get().to_ns().saturating_add(ns)
-        };
+        let deadline = user::read_deadline(utimeout)?;
 
         // SAFETY: Plain reads of current's state.
         let cpu = unsafe { ffi::flexsc_this_cpu() };
@@ -603,41 +553,15 @@ impl Registration {
             return Ok(done as i64);
         }
 
-        /// What the wait waits for.
-        struct Target<'a> {
-            reg: &'a Registration,
-            min: u32,
-        }
-        /// # Safety
-        ///
-        /// `arg` points at a live `Target`.
-        unsafe extern "C" fn reached(arg: *const c_void) -> bool {
-            // SAFETY: Per the function's contract.
-            let t = unsafe { &*arg.cast::<Target<'_>>() };
-            t.reg.entries.count_done() >= t.min
-        }
-        let target = Target {
-            reg: &reg,
-            min: min_complete,
-        };
         // Entries left to the systhreads: make sure one is awake.
         reg.wake_idle();
         reg.waiting.min.store(min_complete, Ordering::Relaxed);
         reg.waiting.waiters.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: The wait queue lives as long as `reg`; `target` outlives
-        // the call, which passes it only to `reached`.
-        let err = unsafe {
-            ffi::flexsc_wait_event(
-                reg.completed.get(),
-                reached,
-                (&target as *const Target<'_>).cast(),
-                deadline,
-            )
-        };
+        let waited = reg
+            .completed
+            .wait_until(&|| reg.entries.count_done() >= min_complete, deadline);
         reg.waiting.waiters.fetch_sub(1, Ordering::SeqCst);
-        if err != 0 {
-            return Err(Error::from_errno(err));
-        }
+        waited?;
         Ok(reg.entries.count_done() as i64)
     }
 
@@ -650,55 +574,14 @@ impl Registration {
         self.stop.store(true, Ordering::SeqCst);
         self.pool.remove(self);
         self.pool.interrupt_serving(self);
-        /// # Safety
-        ///
-        /// `arg` points at a live `Registration`.
-        unsafe extern "C" fn all_left(arg: *const c_void) -> bool {
-            // SAFETY: Per the function's contract.
-            let reg = unsafe { &*arg.cast::<Registration>() };
-            reg.active.load(Ordering::SeqCst) == 0
-        }
-        // SAFETY: The wait queue lives as long as `self`, which outlives
-        // the call and is all `all_left` is given.
-        let err = unsafe {
-            ffi::flexsc_wait_teardown(
-                self.exited.get(),
-                all_left,
-                (&**self as *const Registration).cast(),
-            )
-        };
-        if err == 0 {
+        let left = self
+            .exited
+            .wait_killable(&|| self.active.load(Ordering::SeqCst) == 0);
+        if left.is_ok() {
             // No worker is in its entries: nobody uses `entries` any more.
             let region = self.region.lock().take();
             drop(region);
         }
         self.pool.release();
     }
-}
-
-/// Copies `struct flexsc_params` from user space by the size rules of
-/// `copy_struct_from_user()`, as clone3() and openat2() do.
-fn read_params(uparams: usize, size: usize) -> Result<bindings::flexsc_params> {
-    if size < bindings::FLEXSC_PARAMS_SIZE_VER0 as usize {
-        return Err(EINVAL);
-    }
-    if size > bindings::PAGE_SIZE {
-        return Err(E2BIG);
-    }
-    // SAFETY: `flexsc_params` is plain data.
-    let mut p: bindings::flexsc_params = unsafe { core::mem::zeroed() };
-    // SAFETY: `p` is valid for `size_of::<flexsc_params>()` bytes; the user
-    // pointer is checked by the callee.
-    let err = unsafe {
-        bindings::copy_struct_from_user(
-            (&mut p as *mut bindings::flexsc_params).cast(),
-            core::mem::size_of::<bindings::flexsc_params>(),
-            uparams as _,
-            size,
-        )
-    };
-    if err != 0 {
-        return Err(Error::from_errno(err));
-    }
-    Ok(p)
 }

@@ -24,6 +24,51 @@ pub(crate) fn current_raw() -> RawTask {
     unsafe { bindings::get_current() }
 }
 
+/// The current thread's `task_struct::syspage` (its registration, or null).
+pub(crate) fn current_syspage() -> *const c_void {
+    // SAFETY: Current is valid; only current writes its own `syspage`.
+    unsafe { bindings::flexsc_syspage(current_raw()).cast_const().cast() }
+}
+
+/// Sets the current thread's `syspage`.
+pub(crate) fn set_current_syspage(reg: *const c_void) {
+    // SAFETY: As in `current_syspage`.
+    unsafe { bindings::flexsc_set_syspage(current_raw(), reg.cast_mut().cast()) };
+}
+
+/// Sets the current thread's `task_struct::flexsc_worker`, which the
+/// scheduler hooks hand to the worker module.
+///
+/// # Safety
+///
+/// `worker` is null or stays valid until it is cleared by this thread.
+pub(crate) unsafe fn set_current_worker(worker: *const c_void) {
+    // SAFETY: Current is valid; per the function's contract.
+    unsafe { bindings::flexsc_set_worker(current_raw(), worker.cast_mut().cast()) };
+}
+
+/// The `flexsc_worker` of `tsk`.
+///
+/// # Safety
+///
+/// `tsk` is a valid task.
+pub(crate) unsafe fn worker_of(tsk: RawTask) -> *const c_void {
+    // SAFETY: Per the function's contract.
+    unsafe { bindings::flexsc_worker(tsk).cast_const().cast() }
+}
+
+/// The current thread's id, as its own pid namespace sees it.
+pub(crate) fn current_tid() -> i32 {
+    // SAFETY: Current is valid.
+    unsafe { bindings::task_pid_vnr(current_raw()) }
+}
+
+/// A counted reference to the current thread's task.
+pub(crate) fn current_task() -> ARef<Task> {
+    // SAFETY: Current is valid; `ARef::from` takes a reference of its own.
+    ARef::from(unsafe { &*current_raw().cast::<Task>() })
+}
+
 /// What a new io-thread runs: its data and the function to call with it.
 struct Start<T> {
     data: KBox<T>,

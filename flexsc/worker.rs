@@ -172,15 +172,14 @@ impl Worker {
         this.task.set(me);
         this.place.set(this.pool.place_of(me));
         thread::bind_current_to(this.cpu);
-        // SAFETY: Current is this worker's thread; the pointer is cleared
-        // below, before `this` is dropped.
-        unsafe { bindings::flexsc_set_worker(me, (&*this as *const Worker).cast_mut().cast()) };
+        // SAFETY: The pointer is cleared below, before `this` is dropped.
+        unsafe { thread::set_current_worker((&*this as *const Worker).cast()) };
         let follower = Follower::new();
 
         this.work(&follower);
 
-        // SAFETY: As above.
-        unsafe { bindings::flexsc_set_worker(me, null_mut()) };
+        // SAFETY: Clearing it.
+        unsafe { thread::set_current_worker(core::ptr::null()) };
         drop(follower);
         this.flush_stats();
         drop(this.snapshot.replace(KVec::new()));
@@ -532,7 +531,7 @@ impl Worker {
     pub(crate) unsafe fn sched_sleeping(tsk: RawTask) {
         // SAFETY: Per the function's contract; the worker is used by its own
         // thread only, which is here.
-        let w = unsafe { &*bindings::flexsc_worker(tsk).cast::<Worker>() };
+        let w = unsafe { &*thread::worker_of(tsk).cast::<Worker>() };
         if !w.in_call.get() || w.blocked.get() {
             return;
         }
@@ -573,7 +572,7 @@ impl Worker {
     /// As for [`Worker::sched_sleeping`].
     pub(crate) unsafe fn sched_running(tsk: RawTask) {
         // SAFETY: As in `sched_sleeping`.
-        let w = unsafe { &*bindings::flexsc_worker(tsk).cast::<Worker>() };
+        let w = unsafe { &*thread::worker_of(tsk).cast::<Worker>() };
         if w.blocked.get() {
             w.blocked.set(false);
             w.slot().nr_running.fetch_add(1, Ordering::SeqCst);
