@@ -12,6 +12,7 @@ mod api;
 mod engine;
 mod harness;
 mod kselftest;
+mod pool;
 mod register;
 mod security;
 mod server;
@@ -74,6 +75,11 @@ const TESTS: &[Test] = tests![
     engine::trace_events,
     engine::creds_follow_owner,
     engine::systhreads_on_their_cpu,
+    pool::threads_share_systhreads(60),
+    pool::exit_leaves_other_calls,
+    pool::creds_per_registration(60),
+    pool::inline_on_callers_cpu(60),
+    pool::unshared_files_own_pool,
     security::capget_sees_owner_creds,
     security::keyring_calls_after_cred_change,
     security::seccomp_errno_zero_skips,
