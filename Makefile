@@ -22,6 +22,7 @@
 #   make check-patches fail when patches/ and flexsc/ disagree
 #   make lint          checkpatch on the series, rustfmtcheck and clippy on flexsc/
 #   make debug-test    the suite and a long stress run on a KASAN/lockdep/kmemleak kernel
+#   make profile       where an entry's time goes (function_graph) against io_uring's
 #   make fresh-check   make test in a clean Debian 12 root (debootstrap; needs root)
 # Maintaining:
 #   make patches       export the commits in linux/ (and flexsc/) back into patches/
@@ -80,7 +81,8 @@ GUEST_BIN := $(TOP)/target/$(TARGET)/release
 
 .PHONY: help deps tree config kernel headers c-example userspace initramfs \
 	debug-config debug-kernel debug-test server-bench vm-test test host-test \
-	check-patches patches shell bench deb clean distclean fresh-check lint kselftest
+	check-patches patches shell bench deb clean distclean fresh-check lint kselftest \
+	profile-kernel profile
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -170,6 +172,19 @@ debug-config: tree
 debug-kernel: debug-config
 	@echo ">> building the debug kernel (first build: about 23 minutes on 2 cores)"
 	+@$(KMAKE_DEBUG) -j$(JOBS) bzImage
+
+# The profiling kernel (function_graph), beside the others, and where an
+# entry's time goes against io_uring's path (scripts/profile-entry.sh).
+PROF_KBUILD := $(BUILD)/kernel-profile
+KMAKE_PROF := $(MAKE) -C $(TOP)/linux O=$(PROF_KBUILD) LLVM=1 \
+	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
+
+profile-kernel: tree
+	@scripts/configure.sh "$(KMAKE_PROF)" $(PROF_KBUILD) configs/flexsc.config configs/profile.config
+	+@$(KMAKE_PROF) -j$(JOBS) bzImage
+
+profile: profile-kernel userspace
+	@scripts/profile-entry.sh --kernel $(PROF_KBUILD)/arch/x86/boot/bzImage
 
 # The whole suite on the debug kernel, then a kmemleak scan that must
 # find nothing.
