@@ -253,6 +253,19 @@ impl Entries {
             .store(bindings::FLEXSC_DONE, Ordering::Release);
     }
 
+    /// Completes every SUBMITTED entry with `ret`, unrun (claiming each
+    /// first); returns how many. For teardown, once no worker is left.
+    pub(crate) fn cancel_submitted(&self, ret: i64) -> u32 {
+        let mut n = 0;
+        for i in 0..self.nentries {
+            if self.claim(Index(i)).is_some() {
+                self.complete(Index(i), ret);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// The number of completions the user has not consumed: for a ring,
     /// `cq_tail - cq_head` (capped at `nentries`, whatever the user wrote);
     /// otherwise the entries that are DONE now.

@@ -578,6 +578,13 @@ impl Registration {
             .exited
             .wait_killable(&|| self.active.load(Ordering::SeqCst) == 0);
         if left.is_ok() {
+            // Entries submitted and never claimed (the systhreads slept, or
+            // a call was given back) complete too: after flexsc_exit() no
+            // entry is SUBMITTED or BUSY.
+            let cancelled = self.entries.cancel_submitted(-(bindings::EINTR as i64));
+            if self.entries.has_ring() && cancelled != 0 {
+                self.entries.add_completions(cancelled);
+            }
             // No worker is in its entries: nobody uses `entries` any more.
             let region = self.region.lock().take();
             drop(region);

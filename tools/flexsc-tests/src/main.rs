@@ -80,6 +80,7 @@ const TESTS: &[Test] = tests![
     pool::creds_per_registration(60),
     pool::inline_on_callers_cpu(60),
     pool::unshared_files_own_pool,
+    pool::exit_completes_unclaimed,
     security::capget_sees_owner_creds,
     security::keyring_calls_after_cred_change,
     security::seccomp_errno_zero_skips,

@@ -277,3 +277,27 @@ pub fn unshared_files_own_pool() -> TestResult {
     ensure_eq!(first.call(libc::SYS_getpid, [0; 6])?, pid);
     Ok(())
 }
+
+/// flexsc_exit() leaves no entry SUBMITTED: one that no systhread took
+/// (here, submitted but never placed in the ring) completes with -EINTR,
+/// unrun, and counts in cq_tail.
+pub fn exit_completes_unclaimed() -> TestResult {
+    let r = Region::new(8);
+    ensure_eq!(r.with_params(|p| p.flags = 1).ok(), Some(0));
+    r.submit(3, libc::SYS_getpid, [0; 6]);
+    std::thread::sleep(Duration::from_millis(50));
+    ensure_eq!(
+        r.status(3).load(std::sync::atomic::Ordering::SeqCst),
+        flexsc::abi::SUBMITTED
+    );
+    let cq_tail = 64 + 64 * 8 + 68;
+    ensure_eq!(r.u32_at(cq_tail), 0);
+    ensure_eq!(direct(465, [0; 6]), 0);
+    ensure_eq!(
+        r.status(3).load(std::sync::atomic::Ordering::SeqCst),
+        flexsc::abi::DONE
+    );
+    ensure_eq!(r.wait_done(3, Duration::from_secs(1))?, -(libc::EINTR as i64));
+    ensure_eq!(r.u32_at(cq_tail), 1);
+    Ok(())
+}

@@ -96,6 +96,11 @@ impl Region {
         unsafe { AtomicU32::from_ptr(self.ptr.add(offset).cast()) }
     }
 
+    /// The 32-bit word at byte `offset` of the region (the ring's words).
+    pub fn u32_at(&self, offset: usize) -> u32 {
+        self.word(offset).load(Ordering::SeqCst)
+    }
+
     pub fn hdr_flags(&self) -> u32 {
         self.word(0).load(Ordering::SeqCst)
     }
