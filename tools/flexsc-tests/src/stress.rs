@@ -354,7 +354,11 @@ fn scribbler(seed: u64, deadline: Instant, stop: Arc<AtomicBool>) {
         let mut p = [0i32; 2];
         // SAFETY: Plain call.
         unsafe { libc::pipe(p.as_mut_ptr()) };
-        let mut buf = [0u8; 64];
+        // The scribbler may change a read's length before it is claimed:
+        // the buffer holds all a pipe can (64 KiB), so that a longer read
+        // cannot write past it.
+        let mut buf = vec![0u8; 1 << 16];
+        let data = [0u8; 64];
         while Instant::now() < deadline && !stop2.load(Ordering::Relaxed) {
             for i in 0..8 {
                 r2.submit(
@@ -366,7 +370,7 @@ fn scribbler(seed: u64, deadline: Instant, stop: Arc<AtomicBool>) {
             std::thread::sleep(Duration::from_millis(20));
             for _ in 0..8 {
                 // SAFETY: Our pipe.
-                unsafe { libc::write(p[1], buf.as_ptr().cast(), 64) };
+                unsafe { libc::write(p[1], data.as_ptr().cast(), 64) };
             }
             std::thread::sleep(Duration::from_millis(20));
         }
