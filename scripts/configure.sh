@@ -50,7 +50,11 @@ while IFS= read -r line; do
 			bad=1
 		fi ;;
 	esac
-done < <(cat "${fragments[@]}")
+done < <(cat "${fragments[@]}" |
+	# A later fragment overrides an earlier one: check each option's last word.
+	awk '{ k = $0; if (k ~ /^# CONFIG_.* is not set$/) { k = $2 } else if (k ~ /^CONFIG_/) { sub(/=.*/, "", k) } else next
+	       last[k] = $0; if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
+	     END { for (i = 1; i <= n; i++) print last[order[i]] }')
 if [ "$bad" != 0 ]; then
 	echo "hint: 'make -C linux O=$kbuild LLVM=1 menuconfig' and search for the option to see its unmet dependencies" >&2
 	exit 1
