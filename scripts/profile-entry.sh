@@ -9,12 +9,11 @@
 # the table). The tracer's own cost inflates every traced call: compare
 # the paths with each other, not with the benchmark's numbers.
 #
-#   FlexSC, per pass:  Worker::serve (one registration, up to 64 entries)
-#   FlexSC, per entry: flexsc_run_entry (C: seccomp, follow, the call)
-#                      x64_sys_call (the system call itself)
-#   inline:            Registration::run_inline (flexsc_wait() on the
-#                      caller's CPU, per batch)
-#   io_uring:          io_submit_sqes (per batch), io_issue_sqe (per SQE)
+#   FlexSC, per entry: flexsc_run_entry (C: seccomp, follow, trace, the
+#                      call, signal state), and in it x64_sys_call
+#   io_uring, per SQE: io_issue_sqe, and in it io_nop or io_write
+# (the Rust around them, the claim and the DONE store, is inlined into
+# the worker's loop and not traced).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -43,29 +42,56 @@ for f in flexsc_run_entry io_submit_sqes io_issue_sqe '*Worker5serve*' '*run_inl
 	echo \"\$f\" >> \$T/set_graph_function 2>/dev/null || true
 done
 echo funcgraph-proc > \$T/trace_options
+echo funcgraph-tail > \$T/trace_options
 echo 1 > \$T/tracing_on
 $bench --quick --rounds 1 --duration-ms 100 --warmup-ms 20 --sweep 1 --out /tmp/bench >/dev/null
 echo 0 > \$T/tracing_on
 cat \$T/set_graph_function > $out/functions.txt
 cp \$T/trace $out/trace.txt
 "
+# Per entry (FlexSC: flexsc_run_entry; io_uring: io_issue_sqe), the time
+# of the call itself (x64_sys_call; io_nop or io_write) and around it,
+# per workload, medians.
 python3 - "$out/trace.txt" <<'PY' | tee "$out/profile.txt"
 import re, sys, statistics
-# function_graph lines: " 1)  flexsc-b-93   |   0.812 us    |      x64_sys_call();"
-# or a closing "} /* name */" with its duration.
-dur = {}
-pat = re.compile(r'\|\s+([0-9.]+) us\s+[|!#*@$+ ]*\|\s+(?:\} /\* (\S+) \*/|(\S+)\(\);)')
+line_re = re.compile(r'^\s*(\d+)\)\s+\S+\s+\|\s+(?:[+!#*@$]\s*)?([0-9.]+)?\s*(?:us)?\s*\|\s+(.*)$')
+stacks = {}
+res = {}   # (outer, workload) -> list of (total, inner)
+INNER = {'flexsc_run_entry': ('x64_sys_call',), 'io_issue_sqe': ('io_nop', 'io_write')}
+WL = {'__x64_sys_getpid': 'getpid', '__x64_sys_write': 'write', 'io_nop': 'getpid(nop)', 'io_write': 'write'}
 for line in open(sys.argv[1], errors='replace'):
-    m = pat.search(line)
+    m = line_re.match(line)
     if not m:
         continue
-    name = m.group(2) or m.group(3)
-    name = re.sub(r'^_R.*?(Worker5serve|run_inline).*$', r'\1', name)
-    dur.setdefault(name, []).append(float(m.group(1)))
-print(f"{'function':<34} {'calls':>8} {'mean us':>9} {'median us':>10}")
-for name in sorted(dur, key=lambda n: -len(dur[n])):
-    v = dur[name]
-    if len(v) < 20:
-        continue
-    print(f"{name[:34]:<34} {len(v):>8} {statistics.mean(v):>9.3f} {statistics.median(v):>10.3f}")
+    cpu, dur, body = m.group(1), m.group(2), m.group(3).strip()
+    st = stacks.setdefault(cpu, [])
+    if body.endswith('{'):
+        st.append({'name': body[:-4].strip() if body.endswith('() {') else body, 'inner': None, 'wl': None})
+    elif body.startswith('}'):
+        name = re.search(r'/\* (\S+) \*/', body)
+        if not st:
+            continue
+        fr = st.pop()
+        d = float(dur) if dur else None
+        if st and d is not None:
+            parent = st[-1]
+            if fr['name'] in INNER.get(parent['name'], ()):
+                parent['inner'] = d
+            if fr['name'] in WL: parent['wl'] = WL[fr['name']]
+            if fr['wl'] and not parent['wl']: parent['wl'] = fr['wl']
+        if fr['name'] in INNER and d is not None and fr['inner'] is not None:
+            res.setdefault((fr['name'], fr['wl']), []).append((d, fr['inner']))
+    elif body.endswith('();') and dur:
+        name = body[:-3]
+        if st:
+            parent = st[-1]
+            if name in INNER.get(parent['name'], ()):
+                parent['inner'] = float(dur)
+            if name in WL: parent['wl'] = WL[name]
+print(f"{'path':<18} {'workload':<12} {'n':>7} {'total us':>9} {'the call us':>12} {'around it us':>13}")
+for (outer, wl), v in sorted(res.items(), key=lambda kv: (kv[0][1] or '', kv[0][0])):
+    if len(v) < 50: continue
+    tot = statistics.median([a for a, b in v]); inn = statistics.median([b for a, b in v])
+    over = statistics.median([a - b for a, b in v])
+    print(f"{outer:<18} {str(wl):<12} {len(v):>7} {tot:>9.3f} {inn:>12.3f} {over:>13.3f}")
 PY
