@@ -10,13 +10,20 @@
 #   make config        configure build/kernel from configs/flexsc.config
 #   make kernel        build build/kernel/arch/x86/boot/bzImage
 #   make headers       the uapi headers as users get them (build/headers)
+#   make libflexsc     the C library (build/libflexsc-install: lib, header, .pc, man)
+#   make install       libflexsc into PREFIX (/usr/local; DESTDIR= for staging)
 #   make kselftest     the series' kselftest (tools/testing/selftests/flexsc), static
+#   make flexsc-run    build/flexsc-run: run unmodified programs' calls through FlexSC
 #   make initramfs     the busybox initramfs with the suites and the tools
 #   make deb           Debian kernel packages (DEB_BASE_CONFIG=<config> for real hardware)
 # Running:
 #   make vm-test       only the suites in the booted kernel (FLEXSC_TEST_FILTER=...)
-#   make shell         boot the kernel with a shell on the console
-#   make server-bench  the HTTP server three ways under the same load
+#   make vm-run CMD='...'  run one command line in the kernel with this
+#                      machine's own userland (9p root, read-only); its status
+#   make shell         the same environment, an interactive bash
+#   make shell-initramfs  the busybox initramfs's shell on the console
+#   make server-bench  the HTTP server six ways (three on hyper) under one load
+#   make app-bench     Debian's nginx under wrk, natively and under flexsc-run
 # Checking:
 #   make host-test     the userspace crates' tests, the log judge, the semantics table
 #   make check-patches fail when patches/ and flexsc/ disagree
@@ -32,6 +39,7 @@
 # VM settings (environment): FLEXSC_VM_CPUS (2), FLEXSC_VM_MEM (MiB, 1024),
 # FLEXSC_ACCEL (kvm or tcg; detected), FLEXSC_VM_TIMEOUT (s, 1200),
 # FLEXSC_TEST_FILTER (comma-separated test names, -name excludes).
+# KERNEL=<bzImage> boots vm-run, shell and app-bench on that kernel, unbuilt.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -52,7 +60,9 @@ APT_PACKAGES := \
 	qemu-system-x86 busybox-static \
 	debhelper dpkg-dev fakeroot librsvg2-bin \
 	rust-web-clippy=$(RUSTC_WEB_VERSION) rustfmt-web=$(RUSTC_WEB_VERSION) \
-	python3-ply python3-git
+	python3-ply python3-git \
+	nginx wrk curl \
+	pkg-config groff-base
 
 # ---------------------------------------------------------------------------
 BUILD := $(TOP)/build
@@ -79,10 +89,10 @@ TARGET := x86_64-unknown-linux-gnu
 STATIC_RUSTFLAGS := -C target-feature=+crt-static
 GUEST_BIN := $(TOP)/target/$(TARGET)/release
 
-.PHONY: help deps tree config kernel headers c-example userspace initramfs \
+.PHONY: help deps tree config kernel headers libflexsc install c-example userspace initramfs \
 	debug-config debug-kernel debug-test server-bench vm-test test host-test \
 	check-patches patches shell bench deb clean distclean fresh-check lint kselftest \
-	profile-kernel profile
+	vm-run shell-initramfs app-bench profile-kernel profile flexsc-run
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -153,8 +163,10 @@ deb: tree
 	@ls -1 $(BUILD)/*.deb
 endif
 
-# The HTTP server three ways (threads, epoll, FlexSC runtime) under the
-# same load; SERVER_ARGS adds flexsc-httpd compare options (comma-separated).
+# The HTTP server three ways (threads, epoll, FlexSC runtime) and hyper on
+# three runtimes (flexsc-rt, tokio, tokio-uring) under the same load, after
+# the runtime's in-kernel checks; SERVER_ARGS adds flexsc-httpd compare
+# options (comma-separated; --modes takes names joined with +).
 SERVER_ARGS ?= --secs,5,--conns,16
 server-bench: kernel initramfs
 	@FLEXSC_BENCH_ARGS="$(SERVER_ARGS)" scripts/run-vm.sh --kernel $(BZIMAGE) \
@@ -203,8 +215,24 @@ userspace: deps
 headers: kernel
 	+@$(KMAKE) -s headers_install INSTALL_HDR_PATH=$(BUILD)/headers
 
-c-example: headers
-	@$(MAKE) -s -C examples/c HEADERS=$(BUILD)/headers/include OUT=$(BUILD)/c-example
+# libflexsc, installed into build/ for the C programs, which are built
+# against it as users build them (pkg-config, static), and into PREFIX.
+LIBFLEXSC_MAKE := $(MAKE) -s -C libflexsc HEADERS=$(BUILD)/headers/include O=$(BUILD)/libflexsc
+PREFIX ?= /usr/local
+libflexsc: headers
+	@$(LIBFLEXSC_MAKE) install installed-test PREFIX=$(BUILD)/libflexsc-install DESTDIR=
+
+install: libflexsc
+	@$(LIBFLEXSC_MAKE) install PREFIX=$(PREFIX)
+
+c-example: libflexsc
+	@$(MAKE) -s -C examples/c HEADERS=$(BUILD)/headers/include \
+		LIBFLEXSC=$(BUILD)/libflexsc-install OUT=$(BUILD)/c-example
+
+# Unmodified dynamically linked programs through FlexSC (docs/flexsc-run.md);
+# scripts/flexsc-run-check.sh checks it in the booted kernel.
+flexsc-run: tree
+	@$(MAKE) -s -C tools/flexsc-run OUT=$(BUILD)/flexsc-run
 
 # The series' kselftest, static for the initramfs, against the installed
 # uapi headers; the suite runs it (kselftest::flexsc).
@@ -221,6 +249,9 @@ initramfs: userspace c-example kselftest
 # Running.
 host-test: tree
 	$(CARGO) test --locked --workspace
+	@mkdir -p $(BUILD)/libflexsc-host/hdr/linux
+	@cp linux/include/uapi/linux/flexsc.h $(BUILD)/libflexsc-host/hdr/linux/
+	@$(MAKE) -s -C libflexsc check HEADERS=$(BUILD)/libflexsc-host/hdr O=$(BUILD)/libflexsc-host
 	@scripts/test-check-vm-logs.sh
 	@scripts/check-semantics.py
 
@@ -234,9 +265,26 @@ lint: kernel
 
 test: host-test check-patches lint vm-test
 
-shell: kernel initramfs
+# The host's own userland in the kernel (scripts/vm-run.sh): CMD is one
+# shell command line; with KERNEL= nothing is built first.
+KERNEL ?=
+VM_KERNEL = $(or $(KERNEL),$(BZIMAGE))
+VM_DEPS := $(if $(KERNEL),,kernel userspace)
+vm-run: $(VM_DEPS)
+	@scripts/vm-run.sh --kernel $(VM_KERNEL) -- '$(subst ','\'',$(value CMD))'
+
+shell: $(VM_DEPS)
+	@scripts/vm-run.sh --kernel $(VM_KERNEL) --shell
+
+shell-initramfs: kernel initramfs
 	@scripts/run-vm.sh --kernel $(BZIMAGE) --initrd $(INITRAMFS) --job shell \
 		--log-dir $(BUILD)/vm
+
+# Debian's nginx natively and under flexsc-run, under wrk, side by side.
+APP_BENCH_SECS ?= 10
+APP_BENCH_CONNS ?= 4
+app-bench: $(VM_DEPS)
+	@scripts/app-bench.sh --kernel $(VM_KERNEL) --secs $(APP_BENCH_SECS) --conns $(APP_BENCH_CONNS)
 
 # The standard suite fits in a few minutes under TCG; BENCH_ARGS adds
 # flexsc-bench options (comma-separated, e.g. BENCH_ARGS=--quick).

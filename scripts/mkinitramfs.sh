@@ -22,10 +22,21 @@ for prog in flexsc-tests flexsc-bench flexsc-httpd; do
 		install -s -m 0755 "$bindir/$prog" "$stage/bin/$prog"
 	fi
 done
-# The crate's example, and the C example (built by the Makefile).
+# The crate's examples (its doc examples; the suite runs them), and the C
+# example (built by the Makefile).
 install -s -m 0755 "$bindir/examples/hello" "$stage/bin/flexsc-hello"
+for ex in queue files echo; do
+	install -s -m 0755 "$bindir/examples/$ex" "$stage/bin/flexsc-$ex"
+done
 if [ -f "$BUILD/c-example/flexsc-c-example" ]; then
 	install -m 0755 "$BUILD/c-example/flexsc-c-example" "$stage/bin/flexsc-c-example"
+fi
+# The C benchmark, and libflexsc's test built against the installed library.
+if [ -f "$BUILD/c-example/flexsc-c-bench" ]; then
+	install -m 0755 "$BUILD/c-example/flexsc-c-bench" "$stage/bin/flexsc-c-bench"
+fi
+if [ -f "$BUILD/libflexsc/libflexsc-test" ]; then
+	install -m 0755 "$BUILD/libflexsc/libflexsc-test" "$stage/bin/libflexsc-test"
 fi
 # The series' kselftest (tools/testing/selftests/flexsc), built by the Makefile.
 if [ -f "$BUILD/kselftest/flexsc_test" ]; then

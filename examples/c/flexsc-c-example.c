@@ -1,103 +1,80 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 /*
- * FlexSC from C, the way a kernel person first tries it: raw syscall(2)
- * and the uapi header installed by `make headers_install`.
+ * FlexSC from C with libflexsc: 16 writes to stdout in one batch.
  *
- * Registers a region of 16 entries, submits a batch of 16 writes to
- * stdout, waits for them with flexsc_wait(), prints the results and
- * unregisters.
+ *   cc -static $(pkg-config --static --cflags --libs libflexsc) \
+ *      -o flexsc-c-example flexsc-c-example.c
+ *
+ * flexsc_queue_init() checks /sys/kernel/flexsc/abi_version, maps the
+ * region and registers it (with the ring extension where the kernel has
+ * it); flexsc_submit() stores the batch, fences once and wakes the
+ * systhreads only if they asked for it; each completion comes back with
+ * the tag set on its entry.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <linux/flexsc.h>
+#include <libflexsc.h>
 
-#define NR_FLEXSC_REGISTER 463
-#define NR_FLEXSC_WAIT 464
-#define NR_FLEXSC_EXIT 465
 #define NENTRIES 16
-
-static int abi_ok(void)
-{
-	FILE *f = fopen("/sys/kernel/flexsc/abi_version", "r");
-	int v = 0;
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%d", &v) != 1)
-		v = 0;
-	fclose(f);
-	return v == FLEXSC_ABI_VERSION;
-}
 
 int main(void)
 {
-	/* Later kernels reuse 463+: never call them blindly. */
-	if (!abi_ok()) {
+	static char lines[NENTRIES][32];
+	struct __kernel_timespec timeout = { .tv_sec = 10 };
+	struct flexsc_sysentry *e;
+	struct flexsc_queue q;
+	int ret, ok = 0;
+
+	ret = flexsc_queue_init(NENTRIES, &q, 0);
+	if (ret == -ENOSYS) {
 		fprintf(stderr, "no FlexSC ABI %d in this kernel\n", FLEXSC_ABI_VERSION);
 		return 1;
 	}
-
-	size_t len = sizeof(struct flexsc_hdr) + NENTRIES * sizeof(struct flexsc_sysentry);
-	len = (len + 4095) & ~4095UL;
-	void *region = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (region == MAP_FAILED)
-		return perror("mmap"), 1;
-	struct flexsc_hdr *hdr = region;
-	struct flexsc_sysentry *e = (struct flexsc_sysentry *)(hdr + 1);
-
-	struct flexsc_params p = {
-		.region = (unsigned long)region,
-		.nentries = NENTRIES,
-	};
-	if (syscall(NR_FLEXSC_REGISTER, &p, sizeof(p)) != 0)
-		return perror("flexsc_register"), 1;
-	printf("registered: %u entries\n", hdr->nentries);
+	if (ret < 0) {
+		fprintf(stderr, "flexsc_queue_init: %s\n", strerror(-ret));
+		return 1;
+	}
+	/* __NR_flexsc_* come from the kernel's <asm/unistd_64.h>. */
+	printf("registered: %u entries (%s; flexsc_register is system call %d)\n",
+	       flexsc_queue_entries(&q),
+	       flexsc_queue_features(&q) & FLEXSC_FEAT_RING ? "ring" : "ABI 1",
+	       __NR_flexsc_register);
 	fflush(stdout);
 
-	static char lines[NENTRIES][32];
 	for (int i = 0; i < NENTRIES; i++) {
 		int n = snprintf(lines[i], sizeof(lines[i]), "write %2d via a systhread\n", i);
 
-		e[i].nr = SYS_write;
-		e[i].args[0] = STDOUT_FILENO;
-		e[i].args[1] = (unsigned long)lines[i];
-		e[i].args[2] = n;
-		atomic_store_explicit((_Atomic __u32 *)&e[i].status, FLEXSC_SUBMITTED,
-				      memory_order_release);
+		e = flexsc_get_entry(&q);
+		flexsc_prep_write(e, STDOUT_FILENO, lines[i], (size_t)n);
+		flexsc_set_data(&q, e, lines[i]);
 	}
-	/* Full fence, then wake the systhreads only if they asked for it. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load((_Atomic __u32 *)&hdr->flags) & FLEXSC_NEED_WAKEUP)
-		syscall(NR_FLEXSC_WAIT, 0, NULL);
+	flexsc_submit(&q);
 
-	struct timespec timeout = { .tv_sec = 10 };
-	long done = syscall(NR_FLEXSC_WAIT, NENTRIES, &timeout);
-	if (done < 0)
-		return perror("flexsc_wait"), 1;
+	for (int done = 0; done < NENTRIES; done++) {
+		const char *line;
 
-	int ok = 0;
-	for (int i = 0; i < NENTRIES; i++) {
-		if (atomic_load_explicit((_Atomic __u32 *)&e[i].status,
-					 memory_order_acquire) != FLEXSC_DONE)
-			continue;
-		if (e[i].ret == (long)strlen(lines[i]))
+		ret = flexsc_wait_cqe_timeout(&q, &e, &timeout);
+		if (ret < 0) {
+			fprintf(stderr, "flexsc_wait_cqe: %s\n", strerror(-ret));
+			break;
+		}
+		line = flexsc_get_data(&q, e);
+		if (e->ret == (__s64)strlen(line))
 			ok++;
 		else
-			printf("entry %d: %lld\n", i, (long long)e[i].ret);
-		e[i].status = FLEXSC_FREE;
+			printf("entry %u: %lld\n", flexsc_entry_index(&q, e), (long long)e->ret);
+		flexsc_cqe_seen(&q, e);
 	}
-	if (syscall(NR_FLEXSC_EXIT) != 0)
-		return perror("flexsc_exit"), 1;
+
+	ret = flexsc_queue_exit(&q);
+	if (ret < 0) {
+		fprintf(stderr, "flexsc_queue_exit: %s\n", strerror(-ret));
+		return 1;
+	}
 	printf("c example: %d of %d writes ok\n", ok, NENTRIES);
 	return ok == NENTRIES ? 0 : 1;
 }

@@ -1,22 +1,37 @@
 //! System calls as futures: each is one FlexSC entry.
 
-use crate::executor::{core, try_core, InFlight};
+use crate::executor::{core, Core};
 use std::any::Any;
 use std::ffi::CString;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// Memory an operation owns while the kernel may use it.
-type Keep = Box<dyn Any>;
+pub(crate) type Keep = Box<dyn Any>;
 
-/// One system call in flight.
-struct Op {
-    nr: i64,
-    args: [u64; 6],
-    keep: Option<Keep>,
-    slot: Option<usize>,
+/// One system call: an entry on a FlexSC runtime, a direct call on a
+/// direct one.
+pub(crate) struct Op {
+    state: State,
+}
+
+enum State {
+    /// Not submitted yet (the region was full, or not polled yet).
+    Unsubmitted {
+        nr: i64,
+        args: [u64; 6],
+        keep: Option<Keep>,
+        fd_result: bool,
+        /// A close (of `args[0]`) that must happen even if never submitted.
+        must_close: bool,
+    },
+    /// An entry in flight, slot `slot` of `core`'s table.
+    InFlight { core: Rc<Core>, slot: usize },
+    /// Its result was taken.
+    Done,
 }
 
 impl Op {
@@ -24,13 +39,53 @@ impl Op {
     ///
     /// Every pointer in `args` points into `keep` (or at memory that
     /// outlives the runtime) and stays valid while `keep` is alive.
-    unsafe fn new(nr: i64, args: [u64; 6], keep: Option<Keep>) -> Op {
+    pub(crate) unsafe fn new(nr: i64, args: [u64; 6], keep: Option<Keep>) -> Op {
         Op {
-            nr,
-            args,
-            keep,
-            slot: None,
+            state: State::Unsubmitted {
+                nr,
+                args,
+                keep,
+                fd_result: false,
+                must_close: false,
+            },
         }
+    }
+
+    /// `close(fd)`: if the future is dropped before the call was submitted
+    /// (the region was full), the descriptor is closed all the same.
+    pub(crate) fn close(fd: i32) -> Op {
+        // SAFETY: No pointers.
+        let mut op = unsafe { Op::new(libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0], None) };
+        if let State::Unsubmitted { must_close, .. } = &mut op.state {
+            *must_close = true;
+        }
+        op
+    }
+
+    /// The call returns a new descriptor (accept4, openat): if the future
+    /// is dropped before it takes the result, the runtime closes it.
+    pub(crate) fn returns_fd(mut self) -> Op {
+        if let State::Unsubmitted { fd_result, .. } = &mut self.state {
+            *fd_result = true;
+        }
+        self
+    }
+}
+
+/// Makes system call `nr` directly; the raw result (or -errno).
+///
+/// # Safety
+///
+/// As for the system call itself.
+pub(crate) unsafe fn direct(nr: i64, args: [u64; 6]) -> i64 {
+    // SAFETY: The caller's contract.
+    let ret = unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) };
+    if ret == -1 {
+        -(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO) as i64)
+    } else {
+        ret
     }
 }
 
@@ -39,43 +94,39 @@ impl Future for Op {
     type Output = (i64, Option<Keep>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let core = core();
-        match self.slot {
-            None => {
-                // SAFETY: `Op::new`'s contract: the pointers stay valid while
-                // `keep` lives, and `keep` moves into the in-flight table
-                // until the entry is DONE.
-                let ticket = unsafe { core.reg.borrow_mut().submit_raw(self.nr, self.args) };
-                let Some(ticket) = ticket else {
-                    core.entry_waiters
+        match &mut self.state {
+            State::Unsubmitted {
+                nr,
+                args,
+                keep,
+                fd_result,
+                ..
+            } => {
+                let core = core();
+                let (nr, args, fd_result) = (*nr, *args, *fd_result);
+                if matches!(core.driver, crate::executor::Driver::Direct) {
+                    // SAFETY: `Op::new`'s contract: the pointers are valid
+                    // now, and the call is over when it returns.
+                    let ret = unsafe { direct(nr, args) };
+                    core.stats.borrow_mut().entries += 1;
+                    let keep = keep.take();
+                    self.state = State::Done;
+                    return Poll::Ready((ret, keep));
+                }
+                // SAFETY: `Op::new`'s contract: the pointers stay valid
+                // while `keep` lives, and `keep` moves into the in-flight
+                // table until the entry is DONE.
+                match unsafe { core.submit(nr, args, keep, Some(cx.waker().clone()), fd_result) } {
+                    Some(slot) => self.state = State::InFlight { core, slot },
+                    None => core
+                        .entry_waiters
                         .borrow_mut()
-                        .push_back(cx.waker().clone());
-                    return Poll::Pending;
-                };
-                let op = InFlight {
-                    ticket: Some(ticket),
-                    waker: Some(cx.waker().clone()),
-                    result: None,
-                    keep: self.keep.take(),
-                    orphan: false,
-                };
-                let mut ops = core.ops.borrow_mut();
-                let slot = match core.free_ops.borrow_mut().pop() {
-                    Some(i) => {
-                        ops[i] = Some(op);
-                        i
-                    }
-                    None => {
-                        ops.push(Some(op));
-                        ops.len() - 1
-                    }
-                };
-                core.in_flight.set(core.in_flight.get() + 1);
-                core.stats.borrow_mut().entries += 1;
-                self.slot = Some(slot);
+                        .push_back(cx.waker().clone()),
+                }
                 Poll::Pending
             }
-            Some(slot) => {
+            State::InFlight { core, slot } => {
+                let slot = *slot;
                 let mut ops = core.ops.borrow_mut();
                 let op = ops[slot].as_mut().expect("an op in flight");
                 match op.result {
@@ -83,41 +134,42 @@ impl Future for Op {
                         let keep = op.keep.take();
                         ops[slot] = None;
                         core.free_ops.borrow_mut().push(slot);
-                        self.slot = None;
-                        self.nr = -1;
+                        drop(ops);
+                        self.state = State::Done;
                         Poll::Ready((ret, keep))
                     }
                     None => {
-                        op.waker = Some(cx.waker().clone());
+                        if !op.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                            op.waker = Some(cx.waker().clone());
+                        }
                         Poll::Pending
                     }
                 }
             }
+            State::Done => panic!("flexsc-rt: a system call future polled after it completed"),
         }
     }
 }
 
 impl Drop for Op {
     fn drop(&mut self) {
-        // Dropped in flight: the runtime keeps the memory until DONE (or,
-        // if the runtime itself is going, until its registration ends,
-        // which waits for every call in flight).
-        let (Some(slot), Some(core)) = (self.slot, try_core()) else {
-            return;
-        };
-        let mut ops = core.ops.borrow_mut();
-        let Some(op) = ops[slot].as_mut() else { return };
-        if op.result.is_some() {
-            ops[slot] = None;
-            core.free_ops.borrow_mut().push(slot);
-        } else {
-            op.orphan = true;
-            op.waker = None;
+        match &self.state {
+            // Dropped in flight: the runtime keeps the memory until DONE
+            // (or, if the runtime itself is going, until its registration
+            // ends, which waits for every call in flight).
+            State::InFlight { core, slot } => core.abandon(*slot),
+            // A close never submitted still closes.
+            State::Unsubmitted {
+                args,
+                must_close: true,
+                ..
+            } => crate::stream::close_later(args[0] as i32),
+            _ => {}
         }
     }
 }
 
-fn to_result(ret: i64) -> io::Result<i64> {
+pub(crate) fn to_result(ret: i64) -> io::Result<i64> {
     if (-4095..0).contains(&ret) {
         Err(io::Error::from_raw_os_error(-ret as i32))
     } else {
@@ -125,7 +177,7 @@ fn to_result(ret: i64) -> io::Result<i64> {
     }
 }
 
-fn give_back<T: 'static>(keep: Option<Keep>) -> T {
+pub(crate) fn give_back<T: 'static>(keep: Option<Keep>) -> T {
     *keep
         .expect("the op's memory")
         .downcast::<T>()
@@ -222,6 +274,7 @@ pub async fn accept4(fd: i32, flags: i32) -> io::Result<i32> {
             None,
         )
     }
+    .returns_fd()
     .await;
     to_result(ret).map(|v| v as i32)
 }
@@ -248,14 +301,15 @@ pub async fn openat(dirfd: i32, path: &str, flags: i32, mode: u32) -> io::Result
         0,
     ];
     // SAFETY: The path is kept by the op.
-    let (ret, _) = unsafe { Op::new(libc::SYS_openat, args, Some(Box::new(path))) }.await;
+    let (ret, _) = unsafe { Op::new(libc::SYS_openat, args, Some(Box::new(path))) }
+        .returns_fd()
+        .await;
     to_result(ret).map(|v| v as i32)
 }
 
 /// `close(fd)`.
 pub async fn close(fd: i32) -> io::Result<()> {
-    // SAFETY: No pointers.
-    let (ret, _) = unsafe { Op::new(libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0], None) }.await;
+    let (ret, _) = Op::close(fd).await;
     to_result(ret).map(|_| ())
 }
 

@@ -1,4 +1,5 @@
-//! The FlexSC ABI v1 (x86_64), as `<linux/flexsc.h>` defines it.
+//! The FlexSC ABI v1 (x86_64), as `<linux/flexsc.h>` defines it, and its
+//! opt-in extension, the submission ring ([`REGISTER_RING`], [`Ring`]).
 //!
 //! The layout test in `tests/layout.rs` compiles the kernel's own header
 //! and checks every size and offset here against it.
@@ -73,8 +74,38 @@ pub struct Params {
     pub cpu_mask_size: u32,
     /// Microseconds an idle systhread polls before it sleeps; 0: default.
     pub idle_us: u32,
-    /// Must be 0.
+    /// `REGISTER_*` flags ([`REGISTER_RING`]); 0 is plain ABI v1.
     pub flags: u64,
+}
+
+/// `flexsc_params::flags`: a submission ring and a completion counter
+/// ([`Ring`], at [`ring_offset`]). `nentries` must be a power of two and
+/// the region [`ring_region_len`] bytes (rounded up to pages). A kernel
+/// without the extension fails `flexsc_register` with `EINVAL`.
+pub const REGISTER_RING: u64 = 1 << 0;
+
+/// `struct flexsc_ring`: after the entries, at [`ring_offset`], followed by
+/// `nentries` `u32` entry indices (`sq[]`, not part of the struct).
+///
+/// The user writes `sq[]`, `sq_tail` and `cq_head`; the kernel writes
+/// `sq_head` and `cq_tail`, on a cache line of their own. Every counter
+/// runs free (wraps at `u32::MAX`); `sq[]` is indexed with
+/// `counter & (nentries - 1)`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ring {
+    /// Indices placed in `sq[]`.
+    pub sq_tail: u32,
+    /// Completions consumed.
+    pub cq_head: u32,
+    /// Zero.
+    pub user_resv: [u32; 14],
+    /// Indices the kernel has taken from `sq[]`.
+    pub sq_head: u32,
+    /// Entries the kernel has completed.
+    pub cq_tail: u32,
+    /// Zero.
+    pub kernel_resv: [u32; 14],
 }
 
 /// Bytes of a shared region with `nentries` entries (before rounding up
@@ -82,3 +113,31 @@ pub struct Params {
 pub const fn region_len(nentries: u32) -> usize {
     std::mem::size_of::<Hdr>() + std::mem::size_of::<SysEntry>() * nentries as usize
 }
+
+/// `FLEXSC_RING_OFFSET(nentries)`: where the [`Ring`] starts in a region
+/// registered with [`REGISTER_RING`] (right after the entries).
+pub const fn ring_offset(nentries: u32) -> usize {
+    64 + 64 * nentries as usize
+}
+
+/// `FLEXSC_RING_REGION_LEN(nentries)`: bytes of a region registered with
+/// [`REGISTER_RING`] (before rounding up to pages): the header, the
+/// entries, the [`Ring`] and its `nentries` indices.
+pub const fn ring_region_len(nentries: u32) -> usize {
+    ring_offset(nentries) + std::mem::size_of::<Ring>() + 4 * nentries as usize
+}
+
+// The layout of <linux/flexsc.h>, checked at compile time here and against
+// the header itself by `tests/layout.rs`.
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<SysEntry>() == 64 && align_of::<SysEntry>() == 64);
+    assert!(offset_of!(SysEntry, ret) == 56);
+    assert!(size_of::<Hdr>() == 64);
+    assert!(size_of::<Params>() == PARAMS_SIZE_VER0);
+    assert!(offset_of!(Ring, sq_tail) == 0);
+    assert!(offset_of!(Ring, cq_head) == 4);
+    assert!(offset_of!(Ring, sq_head) == 64);
+    assert!(offset_of!(Ring, cq_tail) == 68);
+    assert!(size_of::<Ring>() == 128);
+};

@@ -11,7 +11,7 @@ fn result(ret: libc::c_long) -> io::Result<i64> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
-        Ok(ret as i64)
+        Ok(ret)
     }
 }
 

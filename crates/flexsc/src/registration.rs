@@ -1,76 +1,20 @@
-//! A registration: the shared region, owned, and the protocol on it.
+//! A registration with one ticket per call: the crate's first API, kept
+//! for programs that follow their calls one by one (flexsc-rt does). New
+//! code that submits batches wants [`crate::Queue`].
 
-use crate::abi::{self, Params};
-use crate::call::Call;
+use crate::abi;
+use crate::call::{Call, Owned, Yields};
+use crate::completion::{Completion, Full};
 use crate::raw;
+use crate::region::{Mode, Region};
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const PAGE: usize = 4096;
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// How to register: the number of entries, systhreads, CPUs and idle time.
-#[derive(Debug, Clone)]
-pub struct Builder {
-    nentries: u32,
-    nsysthreads: u32,
-    cpus: Option<Vec<usize>>,
-    idle_us: u32,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            nentries: 64,
-            nsysthreads: 0,
-            cpus: None,
-            idle_us: 0,
-        }
-    }
-}
-
-impl Builder {
-    /// 64 entries, one systhread per allowed CPU, the kernel's idle time.
-    pub fn new() -> Builder {
-        Builder::default()
-    }
-
-    /// Entries in the region (1 ..= [`abi::MAX_ENTRIES`]).
-    pub fn entries(mut self, n: u32) -> Builder {
-        self.nentries = n;
-        self
-    }
-
-    /// Systhreads (0: one per CPU allowed).
-    pub fn systhreads(mut self, n: u32) -> Builder {
-        self.nsysthreads = n;
-        self
-    }
-
-    /// The CPUs the systhreads may run on (default: all online).
-    pub fn cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> Builder {
-        self.cpus = Some(cpus.into_iter().collect());
-        self
-    }
-
-    /// How long an idle systhread polls before it sleeps, in microseconds.
-    pub fn idle_us(mut self, us: u32) -> Builder {
-        self.idle_us = us;
-        self
-    }
-
-    /// Registers the calling thread. Fails with `ENOSYS` (without calling
-    /// any FlexSC number) if the kernel does not speak ABI
-    /// [`abi::ABI_VERSION`].
-    pub fn register(self) -> io::Result<Registration> {
-        if !crate::supported() {
-            return Err(io::Error::from_raw_os_error(libc::ENOSYS));
-        }
-        Registration::new(self)
-    }
-}
 
 /// An entry handed out by [`Registration::submit`]: give it back to
 /// [`Registration::complete`] (or [`Registration::try_complete`]) to take
@@ -92,133 +36,58 @@ impl Ticket {
     }
 }
 
-/// The result of a call.
-#[derive(Debug)]
-pub struct Completion {
-    /// The raw return value: the result, or `-errno`.
-    pub ret: i64,
-    buf: Option<Vec<u8>>,
-}
-
-impl Completion {
-    /// The result as `io::Result`.
-    pub fn result(&self) -> io::Result<i64> {
-        if self.ret < 0 && self.ret >= -4095 {
-            Err(io::Error::from_raw_os_error(-self.ret as i32))
-        } else {
-            Ok(self.ret)
-        }
-    }
-
-    /// The call's buffer, given back; after a read, truncated to the bytes
-    /// read.
-    pub fn into_buf(self) -> Option<Vec<u8>> {
-        let ret = self.ret;
-        self.buf.map(|mut b| {
-            if ret >= 0 && (ret as usize) < b.len() {
-                b.truncate(ret as usize);
-            }
-            b
-        })
-    }
-}
-
-/// The region is full: every entry is in use.
-#[derive(Debug)]
-pub struct Full(pub Call);
-
-impl std::fmt::Display for Full {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("every FlexSC entry is in use")
-    }
-}
-
-impl std::error::Error for Full {}
-
 /// The calling thread's registration: it owns the shared region, hands out
 /// its entries as [`Ticket`]s, and unregisters when dropped.
+///
+/// Each submission is published at once (in [`Mode::Ring`], one release
+/// store of `sq_tail` per call); [`Registration::submit_batch`] leaves out
+/// only the wake-up check. Entries are reused oldest first.
 ///
 /// A registration belongs to the thread that made it, so it is neither
 /// `Send` nor `Sync`.
 pub struct Registration {
-    base: *mut u8,
-    len: usize,
-    nentries: u32,
+    region: Region,
     id: u64,
-    free: Vec<u32>,
-    /// Buffers owned by entries in flight.
-    bufs: Vec<Option<Vec<u8>>>,
+    free: VecDeque<u32>,
+    /// What entries in flight own.
+    owned: Vec<(Owned, Yields)>,
+    /// Ring mode: our copy of `sq_tail`.
+    sq_tail: u32,
+    /// Ring mode: completions taken (free-running) and what `cq_head`
+    /// says; `cq_head` follows `taken` but never passes `cq_tail`.
+    taken: Cell<u32>,
+    cq_head: Cell<u32>,
     _thread_bound: PhantomData<*mut ()>,
 }
 
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registration")
-            .field("nentries", &self.nentries)
+            .field("nentries", &self.region.nentries())
+            .field("mode", &self.region.mode())
             .field("free", &self.free.len())
             .finish()
     }
 }
 
 impl Registration {
-    /// Registers with `builder`'s settings (see [`Builder::register`]).
-    fn new(b: Builder) -> io::Result<Registration> {
-        if b.nentries == 0 || b.nentries > abi::MAX_ENTRIES {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
-        let len = abi::region_len(b.nentries).div_ceil(PAGE) * PAGE;
-        // SAFETY: A fresh private anonymous mapping.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let mask: Option<Vec<u64>> = b.cpus.as_ref().map(|cpus| {
-            let words = cpus.iter().max().map_or(1, |&m| m / 64 + 1);
-            let mut mask = vec![0u64; words];
-            for &c in cpus {
-                mask[c / 64] |= 1 << (c % 64);
-            }
-            mask
-        });
-        let params = Params {
-            region: base as u64,
-            nentries: b.nentries,
-            nsysthreads: b.nsysthreads,
-            cpu_mask: mask.as_ref().map_or(0, |m| m.as_ptr() as u64),
-            cpu_mask_size: mask.as_ref().map_or(0, |m| (m.len() * 8) as u32),
-            idle_us: b.idle_us,
-            flags: 0,
-        };
-        // SAFETY: The region is ours, mapped until `drop`, which
-        // unregisters first.
-        if let Err(e) = unsafe { raw::register(&params, std::mem::size_of::<Params>()) } {
-            // SAFETY: Our mapping, not registered.
-            unsafe { libc::munmap(base, len) };
-            return Err(e);
-        }
-        Ok(Registration {
-            base: base.cast(),
-            len,
-            nentries: b.nentries,
+    pub(crate) fn new(region: Region) -> Registration {
+        let n = region.nentries();
+        Registration {
+            region,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            free: (0..b.nentries).rev().collect(),
-            bufs: (0..b.nentries).map(|_| None).collect(),
+            free: (0..n).collect(),
+            owned: (0..n).map(|_| (Owned::None, Yields::Value)).collect(),
+            sq_tail: 0,
+            taken: Cell::new(0),
+            cq_head: Cell::new(0),
             _thread_bound: PhantomData,
-        })
+        }
     }
 
     /// Entries in the region.
     pub fn capacity(&self) -> u32 {
-        self.nentries
+        self.region.nentries()
     }
 
     /// Entries not in use.
@@ -226,49 +95,41 @@ impl Registration {
         self.free.len()
     }
 
-    fn word(&self, offset: usize) -> &AtomicU32 {
-        debug_assert!(offset + 4 <= self.len);
-        // SAFETY: Inside the mapping, 4-aligned; shared with the kernel, so
-        // only accessed atomically or volatile.
-        unsafe { AtomicU32::from_ptr(self.base.add(offset).cast()) }
-    }
-
-    fn status(&self, index: u32) -> &AtomicU32 {
-        self.word(64 + 64 * index as usize)
-    }
-
-    fn entry(&self, index: u32) -> *mut abi::SysEntry {
-        // SAFETY: In bounds for `index < nentries`.
-        unsafe { self.base.add(64 + 64 * index as usize).cast() }
+    /// The protocol this registration runs: the ring, or plain ABI v1
+    /// (see [`crate::Builder::ring`]).
+    pub fn mode(&self) -> Mode {
+        self.region.mode()
     }
 
     /// Whether every systhread sleeps (the kernel set NEED_WAKEUP).
     pub fn need_wakeup(&self) -> bool {
-        self.word(0).load(Ordering::Acquire) & abi::NEED_WAKEUP != 0
+        self.region.need_wakeup()
     }
 
     /// Wakes the systhreads if, and only if, they asked for it. Call after
     /// a batch of submissions ([`Registration::submit`] does it for you
     /// unless you use [`Registration::submit_batch`]).
     pub fn wake_if_needed(&self) {
-        // Orders the SUBMITTED stores before the flag load (the kernel does
-        // the mirror image), so a wake-up is never lost.
-        fence(Ordering::SeqCst);
-        if self.need_wakeup() {
-            let _ = raw::wait(0, None);
-        }
+        self.region.kick();
     }
 
-    fn fill(&mut self, nr: i64, args: [u64; 6], buf: Option<Vec<u8>>) -> Option<Ticket> {
-        let index = self.free.pop()?;
-        let e = self.entry(index);
-        // SAFETY: A free entry: the kernel does not touch it.
-        unsafe {
-            std::ptr::addr_of_mut!((*e).nr).write_volatile(nr as u32);
-            std::ptr::addr_of_mut!((*e).args).write_volatile(args);
+    fn fill(&mut self, nr: i64, args: [u64; 6], owned: Owned, yields: Yields) -> Option<Ticket> {
+        let index = self.free.pop_front()?;
+        // SAFETY: A free entry (FREE, or DONE in ring mode), not in the
+        // ring: the kernel does not touch it.
+        unsafe { self.region.write_call(index, nr, args) };
+        self.owned[index as usize] = (owned, yields);
+        let status = self.region.status(index);
+        match self.region.mode() {
+            Mode::V1 => status.store(abi::SUBMITTED, Ordering::Release),
+            Mode::Ring => {
+                status.store(abi::SUBMITTED, Ordering::Relaxed);
+                self.region.sq(self.sq_tail).store(index, Ordering::Relaxed);
+                self.sq_tail = self.sq_tail.wrapping_add(1);
+                // Publishes the entry and its index.
+                self.region.sq_tail().store(self.sq_tail, Ordering::Release);
+            }
         }
-        self.bufs[index as usize] = buf;
-        self.status(index).store(abi::SUBMITTED, Ordering::Release);
         Some(Ticket {
             registration: self.id,
             index,
@@ -288,8 +149,8 @@ impl Registration {
         if self.free.is_empty() {
             return Err(Full(call));
         }
-        let Call { nr, args, buf } = call;
-        Ok(self.fill(nr, args, buf).expect("a free entry"))
+        let (nr, args, owned, yields) = call.into_parts();
+        Ok(self.fill(nr, args, owned, yields).expect("a free entry"))
     }
 
     /// Submits any system call, and wakes the systhreads if they sleep.
@@ -301,7 +162,7 @@ impl Registration {
     /// call does with it until the ticket completes (or the registration is
     /// dropped), and memory the kernel writes must not be used meanwhile.
     pub unsafe fn submit_raw(&mut self, nr: i64, args: [u64; 6]) -> Option<Ticket> {
-        let t = self.fill(nr, args, None)?;
+        let t = self.fill(nr, args, Owned::None, Yields::Value)?;
         self.wake_if_needed();
         Some(t)
     }
@@ -313,7 +174,26 @@ impl Registration {
     /// Whether `ticket`'s call is done.
     pub fn is_done(&self, ticket: &Ticket) -> bool {
         self.check(ticket);
-        self.status(ticket.index).load(Ordering::Acquire) == abi::DONE
+        self.region.status(ticket.index).load(Ordering::Acquire) == abi::DONE
+    }
+
+    /// Ring mode: moves `cq_head` up to the completions taken, but never
+    /// past `cq_tail` (an entry can be seen DONE just before the kernel
+    /// counts it).
+    fn acknowledge(&self) {
+        let head = self.cq_head.get();
+        let owed = self.taken.get().wrapping_sub(head);
+        if owed == 0 {
+            return;
+        }
+        let ready = self
+            .region
+            .cq_tail()
+            .load(Ordering::Acquire)
+            .wrapping_sub(head);
+        let head = head.wrapping_add(owed.min(ready));
+        self.cq_head.set(head);
+        self.region.cq_head().store(head, Ordering::Release);
     }
 
     /// Takes `ticket`'s result if its call is done, or gives the ticket back.
@@ -322,14 +202,22 @@ impl Registration {
             return Err(ticket);
         }
         let index = ticket.index;
-        // SAFETY: DONE (acquire): the kernel is done with the entry.
-        let ret = unsafe { std::ptr::addr_of!((*self.entry(index)).ret).read_volatile() };
-        self.status(index).store(abi::FREE, Ordering::Release);
-        self.free.push(index);
-        Ok(Completion {
-            ret,
-            buf: self.bufs[index as usize].take(),
-        })
+        let ret = self.region.ret(index);
+        match self.region.mode() {
+            // The kernel counts DONE entries in flexsc_wait: free it.
+            Mode::V1 => self
+                .region
+                .status(index)
+                .store(abi::FREE, Ordering::Release),
+            // Reused from DONE: the kernel never touches a DONE entry.
+            Mode::Ring => {
+                self.taken.set(self.taken.get().wrapping_add(1));
+                self.acknowledge();
+            }
+        }
+        self.free.push_back(index);
+        let (owned, yields) = std::mem::take(&mut self.owned[index as usize]);
+        Ok(Completion::new(ret, 0, owned, yields))
     }
 
     /// Waits for `ticket`'s call and takes its result: spins briefly, then
@@ -357,17 +245,28 @@ impl Registration {
         }
     }
 
-    /// Entries that are DONE now (completed, not yet taken).
+    /// Entries that are done now and not yet taken (in [`Mode::Ring`], as
+    /// the completion counter says).
     pub fn done_entries(&self) -> u32 {
-        (0..self.nentries)
-            .filter(|&i| self.status(i).load(Ordering::Relaxed) == abi::DONE)
-            .count() as u32
+        match self.region.mode() {
+            Mode::V1 => (0..self.region.nentries())
+                .filter(|&i| self.region.status(i).load(Ordering::Relaxed) == abi::DONE)
+                .count() as u32,
+            Mode::Ring => {
+                self.acknowledge();
+                let tail = self.region.cq_tail().load(Ordering::Acquire);
+                tail.wrapping_sub(self.cq_head.get())
+            }
+        }
     }
 
     /// `flexsc_wait`: wakes the systhreads, then blocks until at least
-    /// `min_complete` entries are DONE or `timeout` passes. Returns the
-    /// number of DONE entries.
+    /// `min_complete` entries are done and not yet taken, or `timeout`
+    /// passes. Returns that number.
     pub fn wait(&self, min_complete: u32, timeout: Option<Duration>) -> io::Result<u32> {
+        if self.region.mode() == Mode::Ring {
+            self.acknowledge();
+        }
         let ts = timeout.map(|d| libc::timespec {
             tv_sec: d.as_secs() as libc::time_t,
             tv_nsec: d.subsec_nanos() as libc::c_long,
@@ -385,19 +284,18 @@ impl Registration {
     /// and teardown of well-behaved programs).
     pub fn drain(&mut self, limit: Duration) -> bool {
         let start = Instant::now();
-        while self.free.len() < self.nentries as usize && start.elapsed() < limit {
+        let n = self.region.nentries() as usize;
+        while self.free.len() < n && start.elapsed() < limit {
             std::thread::yield_now();
         }
-        self.free.len() == self.nentries as usize
+        self.free.len() == n
     }
 }
 
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // flexsc_exit() returns after every call in flight has completed and
-        // every systhread is gone: the buffers and the region may go then.
-        let _ = raw::exit();
-        // SAFETY: Our mapping, no longer used by the kernel.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
+#[cfg(test)]
+impl Registration {
+    /// The region, for a test that plays the kernel.
+    pub(crate) fn region_for_tests(&self) -> &Region {
+        &self.region
     }
 }

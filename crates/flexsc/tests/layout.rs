@@ -4,7 +4,7 @@
 //! into the kernel tree (`linux/include/uapi/linux/flexsc.h`, or
 //! `$FLEXSC_UAPI_HEADER`); without it the test fails rather than skip.
 
-use flexsc::abi::{self, Hdr, Params, SysEntry};
+use flexsc::abi::{self, Hdr, Params, Ring, SysEntry};
 use std::mem::{align_of, offset_of, size_of};
 use std::path::PathBuf;
 use std::process::Command;
@@ -51,6 +51,15 @@ int main(void) {
     P(offsetof(struct flexsc_params, flags));
     P(FLEXSC_ABI_VERSION); P(FLEXSC_FREE); P(FLEXSC_SUBMITTED); P(FLEXSC_BUSY); P(FLEXSC_DONE);
     P(FLEXSC_NEED_WAKEUP); P(FLEXSC_MAX_ENTRIES); P(FLEXSC_PARAMS_SIZE_VER0);
+    P(sizeof(struct flexsc_ring)); P(_Alignof(struct flexsc_ring));
+    P(offsetof(struct flexsc_ring, sq_tail)); P(offsetof(struct flexsc_ring, cq_head));
+    P(offsetof(struct flexsc_ring, user_resv)); P(offsetof(struct flexsc_ring, sq_head));
+    P(offsetof(struct flexsc_ring, cq_tail)); P(offsetof(struct flexsc_ring, kernel_resv));
+    P(offsetof(struct flexsc_ring, sq));
+    P(FLEXSC_REGISTER_RING);
+    P(FLEXSC_RING_OFFSET(1)); P(FLEXSC_RING_REGION_LEN(1));
+    P(FLEXSC_RING_OFFSET(64)); P(FLEXSC_RING_REGION_LEN(64));
+    P(FLEXSC_RING_OFFSET(4096)); P(FLEXSC_RING_REGION_LEN(4096));
     return 0;
 }
 "#,
@@ -99,6 +108,23 @@ int main(void) {
         abi::NEED_WAKEUP as usize,
         abi::MAX_ENTRIES as usize,
         abi::PARAMS_SIZE_VER0,
+        size_of::<Ring>(),
+        align_of::<Ring>(),
+        offset_of!(Ring, sq_tail),
+        offset_of!(Ring, cq_head),
+        offset_of!(Ring, user_resv),
+        offset_of!(Ring, sq_head),
+        offset_of!(Ring, cq_tail),
+        offset_of!(Ring, kernel_resv),
+        // sq[] follows the struct.
+        size_of::<Ring>(),
+        abi::REGISTER_RING as usize,
+        abi::ring_offset(1),
+        abi::ring_region_len(1),
+        abi::ring_offset(64),
+        abi::ring_region_len(64),
+        abi::ring_offset(4096),
+        abi::ring_region_len(4096),
     ];
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(c.len(), rust.len(), "C printed:\n{text}");

@@ -33,9 +33,10 @@ impl Workload {
 pub enum Engine {
     /// The call instruction.
     Direct,
-    /// FlexSC, polling the entries for completion.
+    /// FlexSC (a `flexsc::Queue`, one batch per round trip), polling for
+    /// completions before it sleeps in flexsc_wait().
     FlexscPoll,
-    /// FlexSC, sleeping in flexsc_wait() for completion.
+    /// FlexSC, sleeping in flexsc_wait() for completion at once.
     FlexscWait,
     /// io_uring, io_uring_enter() to submit and wait.
     Uring,
@@ -77,6 +78,9 @@ pub struct Case {
     pub placement: Placement,
     /// Part of the registered-thread sweep rather than the main suite.
     pub sweep: bool,
+    /// FlexSC on plain ABI v1 although the kernel has the ring: the
+    /// ring-against-v1 comparison, not the main suite.
+    pub v1: bool,
 }
 
 impl Case {
@@ -91,12 +95,13 @@ impl Case {
 
     pub fn label(&self) -> String {
         format!(
-            "{} {} batch={} {} threads={}",
+            "{} {} batch={} {} threads={}{}",
             self.workload.name(),
             self.engine.name(),
             self.batch,
             self.placement_name(),
-            self.threads
+            self.threads,
+            if self.v1 { " abi=v1" } else { "" }
         )
     }
 }
@@ -108,6 +113,8 @@ pub struct CaseResult {
     pub elapsed: Duration,
     /// Round trip of one batch, in nanoseconds.
     pub latency: Histogram<u64>,
+    /// The protocol FlexSC ran (None: another engine).
+    pub mode: Option<flexsc::Mode>,
     /// The kernel threads the case cost: io-threads of the process
     /// (FlexSC systhreads, io_uring SQPOLL threads and io-wq workers)
     /// while every user thread still held its engine.
@@ -303,11 +310,13 @@ pub fn run(case: &Case, cfg: &Config, ncpus: usize) -> Result<CaseResult, String
     let mut calls = 0;
     let mut elapsed = Duration::ZERO;
     let mut latency = Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let mut mode = None;
     for h in handles {
-        let (c, e, l) = h.join().map_err(|_| "a thread panicked".to_string())??;
+        let (c, e, l, m) = h.join().map_err(|_| "a thread panicked".to_string())??;
         calls += c;
         elapsed = elapsed.max(e);
         latency.add(l).map_err(|e| e.to_string())?;
+        mode = mode.or(m);
     }
     let during = |v: &AtomicI64| Some(v.load(Ordering::Relaxed)).filter(|&n| n >= 0);
     Ok(CaseResult {
@@ -315,6 +324,7 @@ pub fn run(case: &Case, cfg: &Config, ncpus: usize) -> Result<CaseResult, String
         calls,
         elapsed,
         latency,
+        mode,
         kernel_threads: io_before
             .zip(during(&census.io_threads))
             .map(|(b, d)| d - b),
@@ -324,7 +334,8 @@ pub fn run(case: &Case, cfg: &Config, ncpus: usize) -> Result<CaseResult, String
     })
 }
 
-type ThreadResult = Result<(u64, Duration, Histogram<u64>), String>;
+/// Calls, time, latency, and the FlexSC mode that ran.
+type ThreadResult = Result<(u64, Duration, Histogram<u64>, Option<flexsc::Mode>), String>;
 
 /// One user thread: set up its engine, warm up, measure, then take part
 /// in the thread census. Every thread reaches every barrier, failed or
@@ -389,16 +400,12 @@ fn measure(
             break;
         }
     }
-    Ok((calls, start.elapsed(), hist))
+    Ok((calls, start.elapsed(), hist, engine.mode()))
 }
 
 enum EngineState {
     Direct,
-    Flexsc {
-        reg: flexsc::Registration,
-        wait: bool,
-        tickets: Vec<flexsc::Ticket>,
-    },
+    Flexsc(flexsc::Queue),
     Uring {
         ring: IoUring,
         sqpoll: bool,
@@ -412,17 +419,19 @@ impl EngineState {
         Ok(match case.engine {
             Engine::Direct => EngineState::Direct,
             Engine::FlexscPoll | Engine::FlexscWait => {
-                let b = flexsc::Builder::new().entries(case.batch.max(8));
+                // Powers of two: the ring where the kernel has it.
+                let b = flexsc::Builder::new()
+                    .entries(case.batch.max(8).next_power_of_two())
+                    .ring(!case.v1);
                 let b = match case.placement {
                     Placement::AllCpus => b,
                     Placement::SameCpu | Placement::OtherCpu => b.systhreads(1).cpus([kcpu]),
                 };
-                let reg = b.register().map_err(|e| format!("flexsc register: {e}"))?;
-                EngineState::Flexsc {
-                    reg,
-                    wait: case.engine == Engine::FlexscWait,
-                    tickets: Vec::with_capacity(case.batch as usize),
+                let mut q = b.queue().map_err(|e| format!("flexsc register: {e}"))?;
+                if case.engine == Engine::FlexscWait {
+                    q.set_spins(0);
                 }
+                EngineState::Flexsc(q)
             }
             Engine::Uring | Engine::UringSqpoll => {
                 let sqpoll = case.engine == Engine::UringSqpoll;
@@ -443,6 +452,14 @@ impl EngineState {
         })
     }
 
+    /// The protocol FlexSC runs (None: another engine).
+    fn mode(&self) -> Option<flexsc::Mode> {
+        match self {
+            EngineState::Flexsc(q) => Some(q.mode()),
+            _ => None,
+        }
+    }
+
     /// Runs `n` calls and waits for all of them.
     fn batch(&mut self, nr: i64, args: [u64; 6], n: u32) -> Result<(), String> {
         match self {
@@ -455,20 +472,19 @@ impl EngineState {
                     }
                 }
             }
-            EngineState::Flexsc { reg, wait, tickets } => {
-                for _ in 0..n {
+            EngineState::Flexsc(q) => {
+                for i in 0..n {
                     // SAFETY: getpid, or a write of a static buffer that
                     // outlives every call.
-                    let t = unsafe { reg.submit_raw(nr, args) }.ok_or("flexsc region full")?;
-                    tickets.push(t);
+                    let call = unsafe { flexsc::Call::raw(nr, args) };
+                    q.push(call, i.into()).map_err(|_| "flexsc queue full")?;
                 }
-                reg.wake_if_needed();
-                if *wait {
-                    reg.wait(n, Some(Duration::from_secs(10)))
-                        .map_err(|e| format!("flexsc_wait: {e}"))?;
-                }
-                for t in tickets.drain(..) {
-                    let c = reg.complete(t);
+                // One batch: one release store, one fence, at most one
+                // wake-up; then poll (flexsc-poll) or sleep (flexsc-wait).
+                q.submit();
+                q.wait(n as usize, Some(Duration::from_secs(10)))
+                    .map_err(|e| format!("flexsc wait: {e}"))?;
+                for c in q.completions() {
                     if c.ret < 0 {
                         return Err(format!("flexsc call {nr}: {}", c.ret));
                     }
@@ -548,6 +564,7 @@ mod tests {
                 threads: 2,
                 placement: Placement::SameCpu,
                 sweep: false,
+                v1: false,
             };
             let r = run(&case, &cfg, ncpus).unwrap();
             assert!(r.calls > 0 && r.elapsed >= cfg.duration);

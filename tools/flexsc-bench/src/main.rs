@@ -130,8 +130,9 @@ fn usage(why: &str) -> ! {
 
 /// The standard suite: every workload, direct, FlexSC (batch sizes,
 /// systhreads on the same and on another CPU, polling and flexsc_wait) and
-/// io_uring (with and without SQPOLL, same batch sizes).
-fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
+/// io_uring (with and without SQPOLL, same batch sizes); then the sweep,
+/// and, on a kernel with the ring, a few FlexSC cases on ABI v1.
+fn suite(cfg: &Config, ncpus: usize, ring: bool) -> Vec<Case> {
     let placements: &[Placement] = if ncpus > 1 {
         &[Placement::SameCpu, Placement::OtherCpu]
     } else {
@@ -147,6 +148,7 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
                 threads,
                 placement: Placement::SameCpu,
                 sweep: false,
+                v1: false,
             });
             for &batch in &[1, 8, 32, 64] {
                 // Multi-threaded runs keep to the cases that matter for scaling.
@@ -165,6 +167,7 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
                             threads,
                             placement,
                             sweep: false,
+                            v1: false,
                         });
                     }
                 }
@@ -175,6 +178,7 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
                     threads,
                     placement: Placement::SameCpu,
                     sweep: false,
+                    v1: false,
                 });
                 for &placement in placements {
                     cases.push(Case {
@@ -184,6 +188,7 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
                         threads,
                         placement,
                         sweep: false,
+                        v1: false,
                     });
                 }
             }
@@ -197,7 +202,27 @@ fn suite(cfg: &Config, ncpus: usize) -> Vec<Case> {
             threads,
             placement: Placement::AllCpus,
             sweep: true,
+            v1: false,
         });
+    }
+    // Where the FlexSC cases run the ring: the same calls on plain ABI v1,
+    // one thread, the systhread on the other CPU (on the same one with a
+    // single CPU), polling, batch 1 and 32.
+    if ring {
+        let placement = *placements.last().unwrap();
+        for workload in [Workload::Getpid, Workload::WriteNull] {
+            for batch in [1, 32] {
+                cases.push(Case {
+                    workload,
+                    engine: Engine::FlexscPoll,
+                    batch,
+                    threads: 1,
+                    placement,
+                    sweep: false,
+                    v1: true,
+                });
+            }
+        }
     }
     cases
 }
@@ -236,7 +261,25 @@ fn measure(cfg: &Config) -> Report {
     }
     // SAFETY: Plain call.
     let ncpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    let cases = suite(cfg, ncpus);
+    // Whether this kernel gives the crate the ring (FLEXSC_REGISTER_RING).
+    let ring = flexsc::Builder::new()
+        .entries(8)
+        .systhreads(1)
+        .queue()
+        .map(|q| q.mode() == flexsc::Mode::Ring)
+        .unwrap_or_else(|e| {
+            eprintln!("flexsc-bench: flexsc register: {e}");
+            std::process::exit(1);
+        });
+    eprintln!(
+        "# FlexSC cases run {}",
+        if ring {
+            "the ring (FLEXSC_REGISTER_RING), and a few on ABI v1 to compare"
+        } else {
+            "plain ABI v1 (this kernel has no ring)"
+        }
+    );
+    let cases = suite(cfg, ncpus, ring);
     // SAFETY: Plain call.
     let tty = unsafe { libc::isatty(2) } == 1;
     // rounds[i][k]: round k of case i, None where it failed.

@@ -396,7 +396,7 @@ fn series_of<'a>(rep: &'a Report, w: &str) -> Vec<(&'static Style, Vec<&'a Row>)
         let rows: Vec<&Row> = rep
             .rows
             .iter()
-            .filter(|r| !r.sweep && r.threads == 1 && r.workload == w)
+            .filter(|r| r.main_suite() && r.threads == 1 && r.workload == w)
             .filter(|r| style_of(r).is_some_and(|s| std::ptr::eq(s, st)))
             .collect();
         if !rows.is_empty() {
@@ -585,7 +585,7 @@ fn sweep_panels(s: &mut String, rep: &Report, x0: f64) -> Vec<&'static str> {
 pub fn svg(rep: &Report) -> String {
     let workloads: Vec<String> = {
         let mut ws: Vec<String> = Vec::new();
-        for r in rep.rows.iter().filter(|r| !r.sweep && r.threads == 1) {
+        for r in rep.rows.iter().filter(|r| r.main_suite() && r.threads == 1) {
             if !ws.contains(&r.workload) {
                 ws.push(r.workload.clone());
             }

@@ -51,6 +51,11 @@ pub struct Row {
     pub threads: usize,
     /// Part of the registered-thread sweep, not of the main suite.
     pub sweep: bool,
+    /// The FlexSC protocol that ran: "ring", "v1" ("-": another engine).
+    pub mode: String,
+    /// FlexSC forced onto ABI v1 on a kernel with the ring: the ring's
+    /// comparison, not the main suite.
+    pub compare: bool,
     /// Totals over the rounds that ran.
     pub calls: u64,
     pub seconds: f64,
@@ -118,8 +123,16 @@ impl Row {
         self.lat(|r| r.p50_ns)
     }
 
+    /// Part of the main suite (neither the sweep nor the comparison).
+    pub fn main_suite(&self) -> bool {
+        !self.sweep && !self.compare
+    }
+
     fn is(&self, w: &str, e: Engine, threads: usize) -> bool {
-        !self.sweep && self.workload == w && self.engine == e.name() && self.threads == threads
+        self.main_suite()
+            && self.workload == w
+            && self.engine == e.name()
+            && self.threads == threads
     }
 
     fn is_flexsc(&self) -> bool {
@@ -147,6 +160,8 @@ impl Row {
             placement: case.placement_name().into(),
             threads: case.threads,
             sweep: case.sweep,
+            mode: first.mode.map_or("-", flexsc::Mode::name).into(),
+            compare: case.v1,
             calls: rounds.iter().flatten().map(|r| r.calls).sum(),
             seconds: rounds
                 .iter()
@@ -326,7 +341,7 @@ impl Report {
     fn of<'a>(&'a self, w: &'a str, threads: usize) -> impl Iterator<Item = &'a Row> + 'a {
         self.rows
             .iter()
-            .filter(move |r| !r.sweep && r.workload == w && r.threads == threads)
+            .filter(move |r| r.main_suite() && r.workload == w && r.threads == threads)
     }
 
     /// The highest median calls/s among `rows`.
@@ -344,7 +359,7 @@ impl Report {
     /// Workloads in the order the suite runs them.
     fn workloads(&self) -> Vec<String> {
         let mut ws: Vec<String> = Vec::new();
-        for r in self.rows.iter().filter(|r| !r.sweep) {
+        for r in self.rows.iter().filter(|r| r.main_suite()) {
             if !ws.contains(&r.workload) {
                 ws.push(r.workload.clone());
             }
@@ -359,9 +374,23 @@ impl Report {
             1 => "one round".to_string(),
             n => format!("{n} interleaved rounds"),
         };
+        let mut modes: Vec<&str> = Vec::new();
+        for r in self.rows.iter().filter(|r| r.is_flexsc() && !r.compare) {
+            if !modes.contains(&r.mode.as_str()) {
+                modes.push(&r.mode);
+            }
+        }
+        let flexsc = match modes[..] {
+            [] => String::new(),
+            ["ring"] => "# FlexSC: the crate's queue on the ring (FLEXSC_REGISTER_RING)\n".into(),
+            ["v1"] => {
+                "# FlexSC: the crate's queue on plain ABI v1 (this kernel has no ring)\n".into()
+            }
+            _ => format!("# FlexSC: the crate's queue, modes {}\n", modes.join(", ")),
+        };
         format!(
             "# kernel {} on {} CPUs ({}), accelerator {}, commit {}, date {}\n\
-             # {rounds} of {} ms (after {} ms warm-up) per case\n",
+             # {rounds} of {} ms (after {} ms warm-up) per case\n{flexsc}",
             p.kernel,
             p.cpus,
             p.cpu_model,
@@ -515,9 +544,10 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<13} {:<16} {:>5} {:<9} {:>3} {:>13} {:>6} {:>8} {:>10} {:>10} {:>10} {:>4}",
+            "{:<13} {:<16} {:<4} {:>5} {:<9} {:>3} {:>13} {:>6} {:>8} {:>10} {:>10} {:>10} {:>4}",
             "workload",
             "engine",
+            "abi",
             "batch",
             "placement",
             "thr",
@@ -529,15 +559,16 @@ impl Report {
             "p99.9 us",
             "kthr"
         );
-        for r in self.rows.iter().filter(|r| !r.sweep) {
+        for r in self.rows.iter().filter(|r| r.main_suite()) {
             let ratio = self
                 .direct_of(r)
                 .map_or("-".to_string(), |d| format!("{:.2}", r.cps() / d.cps()));
             let _ = writeln!(
                 s,
-                "{:<13} {:<16} {:>5} {:<9} {:>3} {:>13.0} {:>5.1}% {:>8} {:>10.2} {:>10.2} {:>10.2} {:>4}",
+                "{:<13} {:<16} {:<4} {:>5} {:<9} {:>3} {:>13.0} {:>5.1}% {:>8} {:>10.2} {:>10.2} {:>10.2} {:>4}",
                 r.workload,
                 r.engine,
+                r.mode,
                 r.batch,
                 r.placement,
                 r.threads,
@@ -553,6 +584,7 @@ impl Report {
         let _ = writeln!(
             s,
             "# calls/s and latency: median of the rounds; spread: (max - min) / median of calls/s;\n\
+             # abi: the FlexSC protocol, the ring (FLEXSC_REGISTER_RING) or plain v1;\n\
              # latency: round trip of one batch (one call at batch 1);\n\
              # kthr: kernel threads of the process while the case ran (systhreads, SQPOLL threads, io-wq workers)"
         );
@@ -606,17 +638,61 @@ impl Report {
         s
     }
 
+    /// The ring against ABI v1, if the run compared them: each forced-v1
+    /// case beside its twin of the main suite.
+    pub fn compare_table(&self) -> String {
+        let mut s = String::new();
+        for v1 in self.rows.iter().filter(|r| r.compare) {
+            let Some(ring) = self.rows.iter().find(|r| {
+                r.main_suite()
+                    && (&r.workload, &r.engine, r.batch, &r.placement, r.threads)
+                        == (
+                            &v1.workload,
+                            &v1.engine,
+                            v1.batch,
+                            &v1.placement,
+                            v1.threads,
+                        )
+            }) else {
+                continue;
+            };
+            if s.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "== The ring against plain ABI v1: the same FlexSC case both ways =="
+                );
+                let _ = writeln!(
+                    s,
+                    "{:<13} {:<26} {:>13} {:>13}  {:<22} {:>10} {:>10}",
+                    "workload", "case", "ring calls/s", "v1 calls/s", "x v1", "ring p50", "v1 p50"
+                );
+            }
+            let ratio = Ratio::of(ring, v1, |r| r.calls_per_sec);
+            let _ = writeln!(
+                s,
+                "{:<13} {:<26} {:>13.0} {:>13.0}  {:<22} {:>7.2} us {:>7.2} us",
+                v1.workload,
+                v1.config(),
+                ring.cps(),
+                v1.cps(),
+                ratio.to_string(),
+                us(ring.p50()),
+                us(v1.p50()),
+            );
+        }
+        s
+    }
+
     /// Everything printed: the summary first, then the tables.
     pub fn text(&self) -> String {
+        let then = |t: String| if t.is_empty() { t } else { format!("\n{t}") };
         format!(
-            "{}{}\n{}{}",
+            "{}{}\n{}{}{}",
             self.header(),
             self.summary(),
             self.table(),
-            match self.sweep_table() {
-                t if t.is_empty() => t,
-                t => format!("\n{t}"),
-            }
+            then(self.compare_table()),
+            then(self.sweep_table()),
         )
     }
 
@@ -652,13 +728,15 @@ impl Report {
             let opt = |v: Option<i64>| v.map_or("null".into(), |k| k.to_string());
             let _ = writeln!(
                 s,
-                "    {{\"workload\": \"{}\", \"engine\": \"{}\", \"batch\": {}, \"placement\": \"{}\", \"threads\": {}, \"sweep\": {}, \"calls\": {}, \"seconds\": {:.6}, \"calls_per_sec\": {:.1}, \"calls_per_sec_min\": {:.1}, \"calls_per_sec_max\": {:.1}, \"spread\": {:.4}, \"ratio_to_direct\": {}, \"p50_ns\": {}, \"p99_ns\": {}, \"p999_ns\": {}, \"rounds_calls_per_sec\": {}, \"rounds_p50_ns\": {}, \"rounds_p99_ns\": {}, \"rounds_p999_ns\": {}, \"kernel_threads\": {}, \"flexsc_systhreads\": {}}}{}",
+                "    {{\"workload\": \"{}\", \"engine\": \"{}\", \"batch\": {}, \"placement\": \"{}\", \"threads\": {}, \"sweep\": {}, \"mode\": \"{}\", \"compare\": {}, \"calls\": {}, \"seconds\": {:.6}, \"calls_per_sec\": {:.1}, \"calls_per_sec_min\": {:.1}, \"calls_per_sec_max\": {:.1}, \"spread\": {:.4}, \"ratio_to_direct\": {}, \"p50_ns\": {}, \"p99_ns\": {}, \"p999_ns\": {}, \"rounds_calls_per_sec\": {}, \"rounds_p50_ns\": {}, \"rounds_p99_ns\": {}, \"rounds_p999_ns\": {}, \"kernel_threads\": {}, \"flexsc_systhreads\": {}}}{}",
                 esc(&r.workload),
                 esc(&r.engine),
                 r.batch,
                 esc(&r.placement),
                 r.threads,
                 r.sweep,
+                esc(&r.mode),
+                r.compare,
                 r.calls,
                 r.seconds,
                 r.cps(),
@@ -745,9 +823,21 @@ fn row_from_json(r: &Value) -> Option<Row> {
             p999_ns: n("p999_ns")? as u64,
         })],
     };
+    let engine = s("engine")?;
+    // Files from before the ring: FlexSC ran ABI v1.
+    let mode = s("mode").unwrap_or_else(|| {
+        if engine.starts_with("flexsc") {
+            "v1"
+        } else {
+            "-"
+        }
+        .into()
+    });
     Some(Row {
         workload: s("workload")?,
-        engine: s("engine")?,
+        engine,
+        mode,
+        compare: r.get("compare").and_then(Value::as_bool).unwrap_or(false),
         batch: n("batch")? as u32,
         placement: s("placement")?,
         threads: n("threads")? as usize,
@@ -769,6 +859,7 @@ fn place(e: Engine, p: Placement) -> &'static str {
         threads: 1,
         placement: p,
         sweep: false,
+        v1: false,
     }
     .placement_name()
 }
@@ -789,6 +880,13 @@ mod tests {
             placement: "-".into(),
             threads: 1,
             sweep: false,
+            mode: if engine.starts_with("flexsc") {
+                "ring"
+            } else {
+                "-"
+            }
+            .into(),
+            compare: false,
             calls: 0,
             seconds: 0.0,
             rounds: cps
@@ -860,11 +958,45 @@ mod tests {
             }],
         };
         let back = Report::from_json(&rep.json()).unwrap();
+        assert_eq!(back.rows[1].mode, "ring");
         assert_eq!(back.prov.cpu_model, "QEMU \"TCG\"");
         assert_eq!(back.prov.rounds, 3);
         assert_eq!(back.rows.len(), 2);
         assert_eq!(back.rows[1].rounds, rep.rows[1].rounds);
         assert_eq!(back.rows[1].kernel_threads, Some(1));
         assert_eq!(back.json(), rep.json());
+        // A file from before the ring: FlexSC rows ran ABI v1.
+        let old = rep.json().replace("\"mode\": \"ring\", ", "");
+        let back = Report::from_json(&old).unwrap();
+        assert_eq!(
+            (back.rows[0].mode.as_str(), back.rows[1].mode.as_str()),
+            ("-", "v1")
+        );
+    }
+
+    #[test]
+    fn ring_against_v1() {
+        let ring = row("flexsc-poll", &[20.0, 30.0, 24.0]);
+        let mut v1 = row("flexsc-poll", &[10.0, 10.0, 12.0]);
+        (v1.mode, v1.compare) = ("v1".into(), true);
+        let rep = Report {
+            prov: Report::from_json("{\"results\": []}").unwrap().prov,
+            rows: vec![row("direct", &[5.0, 5.0, 5.0]), ring, v1],
+        };
+        let text = rep.text();
+        assert!(
+            text.contains("# FlexSC: the crate's queue on the ring"),
+            "{text}"
+        );
+        assert!(text.contains("== The ring against plain ABI v1"), "{text}");
+        assert!(text.contains("2.00x (2.00-3.00)"), "{text}");
+        // The comparison row stays out of the main table and the summary.
+        assert_eq!(
+            rep.table()
+                .lines()
+                .filter(|l| l.contains("flexsc-poll"))
+                .count(),
+            1
+        );
     }
 }

@@ -21,10 +21,21 @@ pub fn head_len(buf: &[u8]) -> Option<usize> {
 pub fn route(head: &[u8]) -> Route {
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
-    let (Some(b"GET"), Some(target)) = (parts.next(), parts.next()) else {
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
         return Route::NotFound;
     };
-    let target = String::from_utf8_lossy(target);
+    route_target(
+        &String::from_utf8_lossy(method),
+        &String::from_utf8_lossy(target),
+    )
+}
+
+/// Routes a method and a request target (path and query), for servers
+/// that parse the request line themselves (hyper).
+pub fn route_target(method: &str, target: &str) -> Route {
+    if method != "GET" {
+        return Route::NotFound;
+    }
     if let Some(name) = target.strip_prefix("/hello?name=") {
         return Route::Hello(
             name.chars()
@@ -83,6 +94,11 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route(b"POST /x HTTP/1.1\r\n\r\n"), Route::NotFound);
+        assert_eq!(
+            route_target("GET", "/index.html"),
+            Route::File("index.html".into())
+        );
+        assert_eq!(route_target("HEAD", "/index.html"), Route::NotFound);
         assert_eq!(head_len(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest"), Some(27));
         assert_eq!(head_len(b"GET / HTTP/1.1\r\n"), None);
     }

@@ -9,11 +9,13 @@
 //! skipped silently.
 
 mod api;
+mod clib;
 mod engine;
 mod harness;
 mod kselftest;
 mod pool;
 mod register;
+mod ring;
 mod security;
 mod server;
 mod stress;
@@ -112,6 +114,19 @@ const TESTS: &[Test] = tests![
     api::drop_unregisters,
     api::crate_example,
     api::c_example,
+    ring::nentries_power_of_two,
+    ring::region_too_short,
+    ring::getpid_batch,
+    ring::wait_counts_completions,
+    ring::bogus_indices_skipped,
+    ring::v1_header_reserved_zero,
+    ring::crate_uses_ring,
+    ring::queue_batches_in_order(60),
+    ring::registration_both_modes,
+    ring::queue_drop_in_flight,
+    ring::crate_examples(60),
+    clib::installed_library,
+    clib::c_bench(60),
     kselftest::flexsc,
     server::http_three_ways(60),
     stress::short(60),
