@@ -239,7 +239,10 @@ fn main() {
             }),
         None => measure(&cfg),
     };
-    let text = report.text();
+    let mut text = report.text();
+    if cfg.report.is_none() {
+        text.push_str(&c_bench());
+    }
     print!("{text}");
     if let Err(e) = write_files(&cfg, &report, &text) {
         eprintln!(
@@ -315,6 +318,44 @@ fn measure(cfg: &Config) -> Report {
         prov: report::provenance(ncpus, cfg),
         rows: rounds.iter().filter_map(|r| Row::from_rounds(r)).collect(),
     }
+}
+
+/// The C case: getpid through libflexsc (examples/c/flexsc-c-bench, built
+/// against the installed library), direct and in batches of 1 and 32, in
+/// the same run; its section of the report ("" where it is not installed).
+fn c_bench() -> String {
+    let prog = ["/bin/flexsc-c-bench", "build/c-example/flexsc-c-bench"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(prog) = prog else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "\n== C through libflexsc (examples/c/flexsc-c-bench, getpid, 500 ms a case) ==\n",
+    );
+    for batch in ["1", "32"] {
+        match std::process::Command::new(prog)
+            .args(["--batch", batch])
+            .output()
+        {
+            Ok(o) if o.status.success() => {
+                for line in String::from_utf8_lossy(&o.stdout).lines() {
+                    if batch == "32" && line.contains("direct") {
+                        continue;
+                    }
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            Ok(o) => out.push_str(&format!(
+                "# {prog} --batch {batch}: {} {}\n",
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => out.push_str(&format!("# {prog}: {e}\n")),
+        }
+    }
+    out
 }
 
 /// results.json (only for a run: `--report` leaves it alone), report.txt,
